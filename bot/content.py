@@ -6,7 +6,9 @@ person fixing a broken file never has to guess where to look.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,13 +16,49 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from rapidfuzz import fuzz, process
 
-from .models import Plan, Question, Topic
+from . import markup
+from .models import KeyPoint, Plan, Question, Topic
 
 SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 ANSWER_CHARS = (80, 900)  # guidance is 100–600; outside these bounds an answer is surely wrong
+FOLLOW_UP_ANSWER_CHARS = (40, 600)
 KEY_POINT_COUNT = (3, 6)
+FOLLOW_UP_KEY_POINT_COUNT = (2, 4)
+MAX_FOLLOW_UPS = 3
 NEAR_DUPLICATE_SCORE = 90  # rapidfuzz ratio on normalised question text
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+
+def term_key(text: str) -> str:
+    """How two terms are compared: width-folded (NFKC), case-folded, without spaces."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).casefold())
+
+
+def wording_size(text: str) -> float:
+    """How much a text says, comparable across scripts: a Latin word counts 1, a CJK character ½
+    ("梯度消失" and "vanishing gradient" are the same size)."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return len(re.findall(r"[a-z0-9]+", folded)) + 0.5 * len(re.findall(r"[\u3400-\u9fff\uf900-\ufaff]", folded))
+
+
+class KeyPointSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=60)]
+    terms: list[Term] = []  # what a grader looks for: technical terms with their aliases
+
+
+def _key_points_as_mappings(value):
+    """A key point may be written as a plain string (a skeleton from `content import`)."""
+    return [{"text": v} if isinstance(v, str) else v for v in value] if isinstance(value, list) else value
+
+
+class FollowUpSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=200)]
+    answer: str = ""
+    key_points: list[KeyPointSchema] = []
+    _key_points = field_validator("key_points", mode="before")(_key_points_as_mappings)
 
 
 class QuestionSchema(BaseModel):
@@ -29,9 +67,12 @@ class QuestionSchema(BaseModel):
     q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=300)]
     difficulty: Literal[1, 2, 3]
     answer: str = ""
-    key_points: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=60)]] = []
+    key_points: list[KeyPointSchema] = []
+    follow_ups: list[FollowUpSchema] = Field(default=[], max_length=MAX_FOLLOW_UPS)
     tags: list[Text] = []
     source: list[Text] = []
+
+    _key_points = field_validator("key_points", mode="before")(_key_points_as_mappings)
 
     @field_validator("source", mode="before")
     @classmethod
@@ -68,9 +109,15 @@ class Bank:
     topics: dict[str, Topic]
     plans: dict[str, Plan]
 
-    @property
+    @cached_property
     def questions(self) -> dict[str, Question]:
+        """The bank's questions by id (follow-ups are not among them: see by_id)."""
         return {q.id: q for t in self.topics.values() for q in t.questions}
+
+    @cached_property
+    def by_id(self) -> dict[str, Question]:
+        """Every question and follow-up by id: what an answer or a review can refer to."""
+        return {x.id: x for q in self.questions.values() for x in (q, *q.follow_ups)}
 
     def find_topics(self, query: str) -> list[Topic]:
         """Exact slug or title first, then unambiguous prefixes, then close fuzzy matches."""
@@ -122,18 +169,63 @@ def _read_yaml(path: Path, problems: list[str]):
     return None
 
 
-def _quality_problems(where: str, q: QuestionSchema) -> list[str]:
-    """What makes a question unusable for studying, though its shape is right."""
+def _key_point_problems(where: str, points: list[KeyPointSchema]) -> list[str]:
+    """Every key point needs terms a grader can find in an answer: distinct, and each no longer
+    than the point it stands for."""
     problems = []
-    if not q.answer.strip():
+    for index, point in enumerate(points):
+        at = f"{where}.{index}"
+        if not point.terms:
+            problems.append(f"{at}: terms: missing (the words an answer covering '{point.text}' would use)")
+        keys = [term_key(term) for term in point.terms]
+        problems += [f"{at}: terms: '{term}' is listed twice" for i, term in enumerate(point.terms) if keys[i] in keys[:i]]
+        problems += [f"{at}: terms: '{term}' is longer than the key point" for term in point.terms
+                     if wording_size(term) > max(wording_size(point.text), 1)]
+        problems += [f"{at}: text: {problem}" for problem in markup.problems(point.text)]
+    return problems
+
+
+def _studyable_problems(where: str, item: QuestionSchema | FollowUpSchema, answer_chars: tuple[int, int],
+                        point_count: tuple[int, int]) -> list[str]:
+    """What makes a question or follow-up unusable for studying, though its shape is right."""
+    problems = [f"{where}: q: {problem}" for problem in markup.problems(item.q)]
+    answer = item.answer.strip()
+    if not answer:
         problems.append(f"{where}: answer: missing")
-    elif not ANSWER_CHARS[0] <= len(q.answer.strip()) <= ANSWER_CHARS[1]:
-        problems.append(f"{where}: answer: {len(q.answer.strip())} characters, expected {ANSWER_CHARS[0]}–{ANSWER_CHARS[1]}")
-    if not KEY_POINT_COUNT[0] <= len(q.key_points) <= KEY_POINT_COUNT[1]:
-        problems.append(f"{where}: key_points: {len(q.key_points)} given, expected {KEY_POINT_COUNT[0]}–{KEY_POINT_COUNT[1]}")
+    elif not answer_chars[0] <= len(answer) <= answer_chars[1]:
+        problems.append(f"{where}: answer: {len(answer)} characters, expected {answer_chars[0]}–{answer_chars[1]}")
+    problems += [f"{where}: answer: {problem}" for problem in markup.problems(answer)]
+    if not point_count[0] <= len(item.key_points) <= point_count[1]:
+        problems.append(f"{where}: key_points: {len(item.key_points)} given, expected {point_count[0]}–{point_count[1]}")
+    return problems + _key_point_problems(f"{where}: key_points", item.key_points)
+
+
+def _quality_problems(where: str, q: QuestionSchema) -> list[str]:
+    problems = _studyable_problems(where, q, ANSWER_CHARS, KEY_POINT_COUNT)
     if not q.source:
         problems.append(f"{where}: source: missing (cite the document the question comes from)")
+    for number, follow_up in enumerate(q.follow_ups, start=1):
+        problems += _studyable_problems(f"{where}: follow_ups.{number}", follow_up, FOLLOW_UP_ANSWER_CHARS,
+                                        FOLLOW_UP_KEY_POINT_COUNT)
     return problems
+
+
+def _key_points(points: list[KeyPointSchema]) -> tuple[KeyPoint, ...]:
+    return tuple(KeyPoint(p.text, tuple(p.terms)) for p in points)
+
+
+def follow_up_id(question_id: str, number: int) -> str:
+    """A follow-up's stable id: its question's id and its 1-based place (follow-ups are only appended)."""
+    return f"{question_id}-f{number}"
+
+
+def _question(topic: str, q: QuestionSchema) -> Question:
+    follow_ups = tuple(
+        Question(follow_up_id(q.id, number), topic, f.q.strip(), q.difficulty, f.answer.strip(),
+                 _key_points(f.key_points), tags=tuple(q.tags), source=tuple(q.source), parent=q.id)
+        for number, f in enumerate(q.follow_ups, start=1))
+    return Question(q.id, topic, q.q.strip(), q.difficulty, q.answer.strip(), _key_points(q.key_points),
+                    tuple(q.tags), tuple(q.source), follow_ups=follow_ups)
 
 
 def load_topic(path: Path, problems: list[str], strict: bool = True) -> Topic | None:
@@ -156,8 +248,7 @@ def load_topic(path: Path, problems: list[str], strict: bool = True) -> Topic | 
             continue
         if strict:
             problems.extend(_quality_problems(where, q))
-        questions.append(Question(q.id, head.topic, q.q.strip(), q.difficulty, q.answer.strip(),
-                                  tuple(q.key_points), tuple(q.tags), tuple(q.source)))
+        questions.append(_question(head.topic, q))
     return Topic(head.topic, head.title, head.title_en, tuple(questions))
 
 
