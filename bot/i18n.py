@@ -73,13 +73,44 @@ MESSAGES: dict[str, dict[str, str]] = {
     "difficulty_1": {"zh": "· 基础", "en": "· basic"},
     "difficulty_2": {"zh": "· 进阶", "en": "· intermediate"},
     "difficulty_3": {"zh": "· 高阶", "en": "· advanced"},
-    "reference": {
-        "zh": "**参考答案**\n{answer}\n\n**要点**（对照检查你的答案）\n{key_points}\n\n和参考答案比，你答得怎么样？",
-        "en": "**Reference answer**\n{answer}\n\n**Key points** (check your answer against them)\n{key_points}\n\nHow well did you answer, compared with the reference?",
+    "reference_answer": {"zh": "**参考答案**\n{answer}", "en": "**Reference answer**\n{answer}"},
+    "key_points_heading": {"zh": "**要点**（对照检查你的答案）", "en": "**Key points** (check your answer against them)"},
+    "key_points_marked": {
+        "zh": "**要点**：你的答案覆盖了 {hit}/{total} 个（✓ 已覆盖 · ✗ 未提到）",
+        "en": "**Key points**: your answer covered {hit} of {total} (✓ covered · ✗ not mentioned)",
     },
-    "reference_group": {
-        "zh": "**参考答案**（点开查看）\n||{answer}||\n\n**要点**\n||{key_points}||\n\n已作答 {count} 人：{members}\n作答后点下面的按钮给自己打分。",
-        "en": "**Reference answer** (tap to reveal)\n||{answer}||\n\n**Key points**\n||{key_points}||\n\n{count} answered: {members}\nAfter answering, rate yourself with the buttons below.",
+    "grader_feedback": {"zh": "💬 点评：{feedback}", "en": "💬 Feedback: {feedback}"},
+    "grader_later": {"zh": "**补充点评**（更细致的批改结果）", "en": "**A closer look at your answer**"},
+    "rate_prompt": {
+        "zh": "和参考答案比，你答得怎么样？（标 ✓建议 的是按要点覆盖给出的建议，仍由你决定）",
+        "en": "How well did you answer, compared with the reference? (✓ marks the rating your key points suggest; you choose)",
+    },
+    "grade_suggested": {"zh": "{grade} ✓建议", "en": "{grade} ✓suggested"},
+    "board_title": {"zh": "**参考答案与要点**", "en": "**Reference answer and key points**"},
+    "reveal_label": {"zh": "👀 看答案（只对点开的人可见）", "en": "👀 Show answer (only you see it)"},
+    "board_footer": {
+        "zh": "已作答 {count} 人：{members}\n作答后点下面的按钮给自己打分。",
+        "en": "{count} answered: {members}\nAfter answering, rate yourself with the buttons below.",
+    },
+    "board_hits": {"zh": " · 要点 {hit}/{total}", "en": " · {hit}/{total} key points"},
+    "forward_not_answer": {
+        "zh": "转发的消息不算作答：请用你自己的话回答这道题。",
+        "en": "A forwarded message doesn't count as an answer: please answer in your own words.",
+    },
+    "text_answers_only": {
+        "zh": "只有文字答案才算作答（图片可以附上文字说明）。请直接发送你的答案。",
+        "en": "Only text answers count (a photo counts by its caption). Please send your answer as text.",
+    },
+    "media_no_question": {
+        "zh": "我只读文字消息。发送 /next 来一道题吧。",
+        "en": "I only read text messages. Send /next for a question.",
+    },
+    "file_failed": {"zh": "（文件 {name} 发送失败，请稍后再试。）", "en": "(The file {name} could not be sent; please try again later.)"},
+    "reason_follow_up": {"zh": "🎯 面试官追问 · ", "en": "🎯 Follow-up · "},
+    "button_follow_up": {"zh": "追问", "en": "Follow-up"},
+    "no_follow_up": {
+        "zh": "这道题没有更多追问了。来下一题吧：",
+        "en": "There are no more follow-ups to that question. On to the next one:",
     },
     "board_member": {"zh": "{name}（{status}）", "en": "{name} ({status})"},
     "list_separator": {"zh": "、", "en": ", "},
@@ -162,6 +193,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "chart_title": {"zh": "Mastery by topic", "en": "Mastery by topic"},  # ASCII: chart fonts may lack CJK glyphs
     "image_saved": {"zh": "📊 图表已保存到 {path}", "en": "📊 Chart saved to {path}"},
+    "file_saved": {"zh": "📎 文件已保存到 {path}", "en": "📎 File saved to {path}"},
+    "save_failed": {"zh": "⚠️ 无法保存 {path}：{error}", "en": "⚠️ Could not save {path}: {error}"},
+    "send_failed": {"zh": "⚠️ 这条回复无法显示（{error}），请继续。", "en": "⚠️ That reply could not be shown ({error}); carry on."},
     "history": {"zh": "**最近的作答**\n{lines}", "en": "**Your latest answers**\n{lines}"},
     "history_empty": {"zh": "还没有作答记录。", "en": "No answers yet."},
     "not_rated": {"zh": "未打分", "en": "not rated"},
@@ -258,7 +292,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "grade_2": {"zh": "模糊", "en": "Hard"},
     "grade_3": {"zh": "答对", "en": "Good"},
     "grade_4": {"zh": "轻松", "en": "Easy"},
-    "spoiler_label": {"zh": "👀 看答案（只对点开的人可见）", "en": "👀 Show answer (only you see it)"},
     "button_next": {"zh": "下一题", "en": "Next question"},
     "button_reveal": {"zh": "看答案", "en": "Show answer"},
     "button_skip": {"zh": "跳过", "en": "Skip"},

@@ -31,7 +31,9 @@ def write_bank(folder: Path, topics: dict = TOPICS, plans: bool = True) -> Path:
     for slug, (title, title_en, questions) in topics.items():
         data = {"topic": slug, "title": title, "title_en": title_en, "questions": [
             {"id": f"{slug}-{i:03d}", "q": f"{q}？", "difficulty": 1 + (i - 1) % 3, "answer": f"{q}：{ANSWER}",
-             "key_points": [f"{q} 要点一", "要点二", "要点三"], "tags": ["test"], "source": [f"seed 001 L{i}"]}
+             "key_points": [{"text": f"{q} 要点一", "terms": [q[:12]]}, {"text": "要点二", "terms": ["要点二", "second"]},
+                            {"text": "要点三", "terms": ["要点三"]}],
+             "tags": ["test"], "source": [f"seed 001 L{i}"]}
             for i, q in enumerate(questions, start=1)]}
         (folder / f"{slug}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     if plans:
@@ -104,3 +106,9 @@ def buttons(reply: Reply) -> dict[str, str]:
 
 def button_data(reply: Reply, prefix: str) -> list[str]:
     return [b.data for row in reply.buttons for b in row if b.data.startswith(prefix)]
+
+
+def shown(reply: Reply) -> str:
+    """All a reply says: its text, then each section with its checklist (hidden ones included)."""
+    from bot.markup import section_markup
+    return "\n\n".join(part for part in [reply.text, *map(section_markup, reply.sections)] if part)

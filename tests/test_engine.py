@@ -6,7 +6,7 @@ import json
 from bot.engine import MAX_ANSWER_CHARS
 from bot.models import Chat, Incoming
 
-from .conftest import button_data, buttons, person
+from .conftest import button_data, buttons, person, shown
 
 
 async def ask_topic(p, slug="attention"):
@@ -32,9 +32,11 @@ async def test_whole_loop_question_answer_reference_rating(engine, store):
     question = await ask_topic(p)
     assert "什么是自注意力？" in question.text and "注意力机制" in question.text
     [reference] = await p.say("自注意力让每个位置按相关性汇总序列")
-    assert "参考答案" in reference.text and "什么是自注意力 要点一" in reference.text
+    assert "参考答案" in shown(reference) and "什么是自注意力 要点一" in shown(reference)
     rating_buttons = button_data(reference, "rate:")
-    assert len(rating_buttons) == 4 and set(buttons(reference)) == {"不会", "模糊", "答对", "轻松"}
+    labels = [label.removesuffix(" ✓建议") for label in buttons(reference)]
+    assert len(rating_buttons) == 4 and labels == ["不会", "模糊", "答对", "轻松"]
+    assert sum(label.endswith("✓建议") for label in buttons(reference)) == 1  # a suggestion, the learner chooses
 
     [saved] = await p.press(rating_buttons[2])  # 答对 Good
     assert "已记录：答对" in saved.text and "天后" in saved.text
@@ -59,7 +61,7 @@ async def test_reveal_without_answer_still_asks_for_a_rating(engine, store):
     p = person(engine)
     await ask_topic(p)
     [reference] = await p.say("/answer")
-    assert "参考答案" in reference.text and len(button_data(reference, "rate:")) == 4
+    assert "参考答案" in shown(reference) and len(button_data(reference, "rate:")) == 4
     assert (await store.one("SELECT text FROM answers"))["text"] == ""
 
 
@@ -138,14 +140,14 @@ async def test_empty_and_whitespace_answers_are_refused_and_the_question_stays_o
         assert "答案是空的" in reply.text
     assert await store.one("SELECT * FROM answers") is None
     [reference] = await p.say("真正的答案")
-    assert "参考答案" in reference.text
+    assert "参考答案" in shown(reference)
 
 
 async def test_oversized_answer_is_capped_and_the_user_is_told(engine, store):
     p = person(engine)
     await ask_topic(p)
     note, reference = await p.say("长" * 20_000)
-    assert "20000" in note.text and str(MAX_ANSWER_CHARS) in note.text and "参考答案" in reference.text
+    assert "20000" in note.text and str(MAX_ANSWER_CHARS) in note.text and "参考答案" in shown(reference)
     assert len((await store.one("SELECT text FROM answers"))["text"]) == MAX_ANSWER_CHARS
 
 
@@ -274,13 +276,17 @@ async def test_group_members_answer_the_same_question_on_one_shared_board(engine
     assert "回复这条消息作答" in question.text
     [board] = await ada.say("Ada 的答案")
     [board_again] = await bob.say("/a Bob 的答案")
-    # one board per question, replaced in place: the reference behind a spoiler, who has answered
+    # one board per question, replaced in place: the reference hidden, who has answered and how
+    # many key points each hit, never what they wrote
     assert board.key == board_again.key and board.key.startswith("board:")
-    assert "||" in board.text and "已作答 2 人：Ada（未打分）、Bob（未打分）" in board_again.text
+    hidden = [s for s in board.sections if s.hidden]
+    assert len(hidden) == 1 and "参考答案" in hidden[0].text and "要点二" in shown(board)
+    assert "已作答 2 人：Ada（未打分 · 要点 0/3）、Bob（未打分 · 要点 0/3）" in shown(board_again)
+    assert "Bob 的答案" not in shown(board_again)
 
     board_update, toast = await ada.press(button_data(board_again, "rate:")[3])
     assert toast.toast and "已记录：轻松" in toast.text
-    assert board_update.key == board.key and "Ada（轻松）、Bob（未打分）" in board_update.text
+    assert board_update.key == board.key and "Ada（轻松 · 要点 0/3）、Bob（未打分 · 要点 0/3）" in shown(board_update)
     [twice] = await ada.press(button_data(board_again, "rate:")[0])
     assert twice.toast and "已经打过分" in twice.text
     [not_yet] = await cyd.press(button_data(board_again, "rate:")[3])
@@ -320,7 +326,7 @@ async def test_read_only_database_gets_a_friendly_reply_and_keeps_what_was_saved
     assert "无法保存" in replies[0].text
     await store.write("PRAGMA query_only = OFF")
     [reference] = await p.say("答案")
-    assert "参考答案" in reference.text
+    assert "参考答案" in shown(reference)
 
 
 async def test_a_redelivered_event_is_handled_once(engine, store):
@@ -381,6 +387,6 @@ async def test_a_group_that_gets_a_new_id_keeps_its_question_subscription_and_bo
     await person(engine, "2", chat=new, name="Bob").say("/help")  # someone spoke in the new chat already
     assert await engine.handle(Incoming(old, ada.user, "moved", "-1009")) == []
     [board] = await person(engine, "2", chat=new, name="Bob").say("Bob 的答案")  # the open question moved too
-    assert "Bob（未打分）" in board.text
+    assert "Bob（未打分" in shown(board)
     chats = await store.all("SELECT key, subscribed FROM chats WHERE platform = 'test' AND is_group = 1")
     assert [(c["key"], c["subscribed"]) for c in chats] == [("test:-1009", 1)]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import string
 
-from bot.engine import Engine
+from bot.engine import COMMANDS
 from bot.i18n import COMMAND_MENU, LANGS, MESSAGES
 
 
@@ -19,6 +19,5 @@ def test_every_message_has_both_languages_with_the_same_placeholders():
 
 
 def test_the_command_menu_lists_every_engine_command_in_both_languages():
-    engine = Engine(store=None, bank=type("EmptyBank", (), {"questions": {}})())
     for lang in LANGS:
-        assert {name for name, _ in COMMAND_MENU[lang]} == set(engine.commands), lang
+        assert {name for name, _ in COMMAND_MENU[lang]} == set(COMMANDS), lang
