@@ -27,10 +27,12 @@ import time
 from collections import OrderedDict
 
 import lark_oapi as lark
-from lark_oapi.api.im.v1 import P2ImChatMemberBotAddedV1, P2ImChatMemberBotDeletedV1, P2ImMessageReceiveV1
+from lark_oapi.api.im.v1 import (P2ImChatAccessEventBotP2pChatEnteredV1, P2ImChatMemberBotAddedV1,
+                                 P2ImChatMemberBotDeletedV1, P2ImMessageReceiveV1)
 from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger, P2CardActionTriggerResponse
 
 from bot.config import ConfigError, FeishuSettings
+from bot.i18n import t
 from bot.markup import plain
 from bot.models import Chat, ChatUnreachable, Incoming, Reply, User
 
@@ -43,7 +45,9 @@ from .feishu_ws import LongConnection
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = {"im.message.receive_v1", "card.action.trigger", "im.chat.member.bot.added_v1",
-               "im.chat.member.bot.deleted_v1"}
+               "im.chat.member.bot.deleted_v1", "im.chat.access_event.bot_p2p_chat_entered_v1"}
+# Message types that carry no text: while a question is open they get a "text answers only" reply.
+MEDIA_TYPES = {"image": "photo", "file": "document", "audio": "voice", "media": "video", "sticker": "sticker"}
 CARD_DEADLINE = 2.5      # seconds: Feishu wants a card action answered within 3
 CHAT_INFO_TTL = 60.0     # seconds an owner/manager list is trusted for admin checks
 _QUIET = ("Lark", "urllib3", "websockets")  # they log URLs and event payloads (with the verification token) at DEBUG
@@ -134,6 +138,7 @@ class FeishuAdapter:
                 .register_p2_im_message_receive_v1(self._event_from_sdk)
                 .register_p2_im_chat_member_bot_added_v1(self._event_from_sdk)
                 .register_p2_im_chat_member_bot_deleted_v1(self._event_from_sdk)
+                .register_p2_im_chat_access_event_bot_p2p_chat_entered_v1(self._event_from_sdk)
                 .register_p2_card_action_trigger(self._card_from_sdk)
                 .build())
 
@@ -271,8 +276,29 @@ class FeishuAdapter:
 
     async def _send(self, chat: Chat, reply: Reply, reply_to: str | None) -> str:
         self._is_group[chat.id] = chat.is_group
-        image_key = await self.api.upload_image(reply.image) if reply.image else None
-        card = render(reply, image_key=image_key, is_group=chat.is_group)
+        image_key = None
+        if reply.image:  # a picture that cannot be uploaded costs only the picture
+            try:
+                image_key = await self.api.upload_image(reply.image)
+            except ChatUnreachable:
+                raise
+            except Exception as e:
+                log.warning("could not upload a picture for Feishu chat %s (%s); sending the text without it",
+                            chat.id, e)
+        message_id = await self._send_card(chat, reply, reply_to, image_key)
+        for attachment in reply.files:
+            try:
+                file_key = await self.api.upload_file(attachment.name, attachment.data)
+                await self.api.send_file(chat.id, file_key)
+            except ChatUnreachable:
+                raise
+            except Exception as e:
+                log.warning("could not send the file %s to Feishu chat %s: %s", attachment.name, chat.id, e)
+                await self.api.create(chat.id, render(Reply(t("file_failed", reply.lang or "zh", name=attachment.name))))
+        return message_id
+
+    async def _send_card(self, chat: Chat, reply: Reply, reply_to: str | None, image_key: str | None) -> str:
+        card = render(reply, image_key=image_key)
         if reply.key and (existing := self._keys.get((chat.id, reply.key))):
             try:
                 await self.api.patch(chat.id, existing, card)
@@ -309,13 +335,23 @@ class FeishuAdapter:
             button = value.get("data") if isinstance(value, dict) else None
             if not isinstance(button, str) or not data.operator or not data.context:
                 return None
+            # Who pressed and where come from the event, never from the button's value (which a
+            # client can forge): the chat's kind from what the bot has seen of it, or the chat API.
             chat_id, open_id = data.context.open_chat_id, data.operator.open_id
-            kind = value.get("chat")
-            is_group = kind == "group" if kind in ("group", "p2p") else await self._chat_is_group(chat_id)
+            if not isinstance(chat_id, str) or not chat_id or not isinstance(open_id, str) or not open_id:
+                return None
+            is_group = await self._chat_is_group(chat_id)
             chat = Chat(self.platform, chat_id, is_group)
             user = User(self.platform, open_id, await self._name(open_id))
             return Incoming(chat, user, "button", button, is_admin=is_group and await self._is_admin(chat_id, open_id),
                             event_id=event_id)
+        if isinstance(event, P2ImChatAccessEventBotP2pChatEnteredV1):  # opened the bot's private chat
+            open_id = data.operator_id.open_id if data.operator_id else None
+            if not isinstance(data.chat_id, str) or not data.chat_id or not isinstance(open_id, str) or not open_id:
+                return None
+            self._is_group[data.chat_id] = False
+            return Incoming(Chat(self.platform, data.chat_id, False), User(self.platform, open_id, await self._name(open_id)),
+                            "joined", event_id=event_id)
         if isinstance(event, (P2ImChatMemberBotAddedV1, P2ImChatMemberBotDeletedV1)):
             joined = isinstance(event, P2ImChatMemberBotAddedV1)
             open_id = data.operator_id.open_id if data.operator_id else ""
@@ -331,7 +367,12 @@ class FeishuAdapter:
         message, sender = data.message, data.sender
         if message is None or sender is None or sender.sender_type != "user" or not sender.sender_id:
             return None
-        text = _text_of(message.message_type, message.content)
+        if not isinstance(message.chat_id, str) or not message.chat_id or not isinstance(sender.sender_id.open_id, str):
+            return None
+        # A redelivery may carry a new event id but keeps its message id (Feishu's documentation).
+        event_id = f"message:{message.message_id}" if isinstance(message.message_id, str) else event_id
+        media = MEDIA_TYPES.get(message.message_type or "")
+        text = "" if media else _text_of(message.message_type, message.content)
         if text is None:
             return None
         is_group = message.chat_type != "p2p"
@@ -348,12 +389,12 @@ class FeishuAdapter:
             text = "/" + text[1:]
         if is_group and not mentioned and not await self._replies_to_bot(message):
             return None
-        if not text:
-            return None
         self._is_group[message.chat_id] = is_group
         open_id = sender.sender_id.open_id
         chat = Chat(self.platform, message.chat_id, is_group)
         user = User(self.platform, open_id, await self._name(open_id))
+        if not text:  # a picture, a file, a voice message, or a post with no text in it
+            return Incoming(chat, user, "media", media or "photo", event_id=event_id)
         command = split_command(text)
         if command:
             is_admin = is_group and await self._is_admin(message.chat_id, open_id)
@@ -419,25 +460,28 @@ class FeishuAdapter:
 
 
 def _text_of(message_type: str | None, content: str | None) -> str | None:
-    """The text of a text or rich-text (post) message; None for anything else."""
+    """The text of a text or rich-text (post) message, every part of it: text, links, mentions,
+    inline code, code blocks and Markdown; None for anything else."""
     try:
         body = json.loads(content or "")
-    except ValueError:
+    except (ValueError, TypeError):
         return None
     if not isinstance(body, dict):
         return None
     if message_type == "text":
         return body.get("text") if isinstance(body.get("text"), str) else None
-    if message_type == "post":
-        post = body if "content" in body else next((v for v in body.values() if isinstance(v, dict)), {})
-        lines = []
-        for line in post.get("content") or []:
-            parts = []
-            for item in line if isinstance(line, list) else []:
-                if item.get("tag") in ("text", "a", "code_inline"):
-                    parts.append(item.get("text", ""))
-                elif item.get("tag") == "at":
-                    parts.append(item.get("user_id", ""))
-            lines.append("".join(parts))
-        return "\n".join(lines)
-    return None
+    if message_type != "post":
+        return None
+    post = body if "content" in body else next((v for v in body.values() if isinstance(v, dict)), {})
+    lines = [post["title"]] if isinstance(post.get("title"), str) and post["title"].strip() else []
+    for line in post.get("content") or [] if isinstance(post.get("content"), list) else []:
+        parts = []
+        for item in line if isinstance(line, list) else []:
+            if not isinstance(item, dict):
+                continue
+            if item.get("tag") in ("text", "a", "code_inline", "md", "code_block") and isinstance(item.get("text"), str):
+                parts.append(item["text"])
+            elif item.get("tag") == "at" and isinstance(item.get("user_id"), str):
+                parts.append(item["user_id"])
+        lines.append("".join(parts))
+    return "\n".join(lines)

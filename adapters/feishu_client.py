@@ -20,7 +20,8 @@ import lark_oapi as lark
 import requests
 from aiolimiter import AsyncLimiter
 from lark_oapi.api.contact.v3 import GetUserRequest
-from lark_oapi.api.im.v1 import (CreateImageRequest, CreateImageRequestBody, CreateMessageRequest,
+from lark_oapi.api.im.v1 import (CreateFileRequest, CreateFileRequestBody, CreateImageRequest,
+                                 CreateImageRequestBody, CreateMessageRequest,
                                  CreateMessageRequestBody, GetChatRequest, GetMessageRequest,
                                  PatchMessageRequest, PatchMessageRequestBody, ReplyMessageRequest,
                                  ReplyMessageRequestBody)
@@ -161,6 +162,21 @@ class FeishuApi:
                 .image(("image.png", io.BytesIO(image), "image/png")).build()).build())
         response = await self.call("images", self.client.im.v1.image.create, request)
         return response.data.image_key
+
+    async def upload_file(self, name: str, data: bytes) -> str:
+        def request():
+            return (CreateFileRequest.builder().request_body(
+                CreateFileRequestBody.builder().file_type("stream").file_name(name)
+                .file(io.BytesIO(data)).build()).build())
+        response = await self.call("files", self.client.im.v1.file.create, request)
+        return response.data.file_key
+
+    async def send_file(self, chat_id: str, file_key: str) -> str:
+        request = (CreateMessageRequest.builder().receive_id_type("chat_id")
+                   .request_body(CreateMessageRequestBody.builder().receive_id(chat_id).msg_type("file")
+                                 .content(json.dumps({"file_key": file_key})).build()).build())
+        response = await self.call(chat_id, self.client.im.v1.message.create, request)
+        return response.data.message_id
 
     async def sent_by_bot(self, chat_id: str, message_id: str) -> bool:
         request = GetMessageRequest.builder().message_id(message_id).build()

@@ -64,6 +64,7 @@ class Claim:
     is_group: bool
     payload: str | None = None
     attempts: int = 0
+    thread: str | None = None  # the forum topic the chat's pushes go to
 
     @property
     def where(self) -> tuple[str, str, str]:
@@ -90,9 +91,9 @@ def reply_from_json(text: str) -> Reply:
     return Reply(data["text"], tuple(tuple(Button(**b) for b in row) for row in data["buttons"]))
 
 
-def chat_of(key: str, is_group: bool) -> Chat:
+def chat_of(key: str, is_group: bool, thread: str | None = None) -> Chat:
     platform, _, chat_id = key.partition(":")
-    return Chat(platform, chat_id, is_group)
+    return Chat(platform, chat_id, is_group, thread)
 
 
 class Delivery:
@@ -111,7 +112,7 @@ class Delivery:
         report = TickReport()
         now = self.clock()
         due = await self.store.all(
-            "SELECT key, is_group, next_push_utc, push_time, timezone, weekdays FROM chats "
+            "SELECT key, is_group, next_push_utc, push_time, timezone, weekdays, thread FROM chats "
             "WHERE subscribed = 1 AND paused = 0 AND next_push_utc <= ? ORDER BY next_push_utc LIMIT ?",
             utc_text(now), self.policy.batch)
         sending = []
@@ -149,7 +150,7 @@ class Delivery:
                     "INSERT OR IGNORE INTO deliveries (chat_key, kind, period, status, claimed_by, claimed_at) "
                     "VALUES (?, 'push', ?, 'claimed', ?, ?)", (chat["key"], period, self.worker, utc_text(now)))
                 if inserted.rowcount:
-                    claimed.append(Claim(chat["key"], "push", period, bool(chat["is_group"])))
+                    claimed.append(Claim(chat["key"], "push", period, bool(chat["is_group"]), thread=chat["thread"]))
         report.claimed += len(claimed)
         return claimed
 
@@ -157,7 +158,7 @@ class Delivery:
         """Claims whose owner did not confirm within the lease: the owner crashed or gave up for now."""
         cutoff = utc_text(now - self.policy.lease)
         stale = await self.store.all(
-            "SELECT d.chat_key, d.kind, d.period, d.payload, d.attempts, c.is_group FROM deliveries d "
+            "SELECT d.chat_key, d.kind, d.period, d.payload, d.attempts, c.is_group, c.thread FROM deliveries d "
             "JOIN chats c ON c.key = d.chat_key WHERE d.status = 'claimed' AND d.claimed_at < ?", cutoff)
         taken = []
         async with self.store.transaction() as db:
@@ -168,7 +169,7 @@ class Delivery:
                     (self.worker, utc_text(now), row["chat_key"], row["kind"], row["period"], cutoff))
                 if cursor.rowcount:
                     taken.append(Claim(row["chat_key"], row["kind"], row["period"], bool(row["is_group"]),
-                                       row["payload"], row["attempts"]))
+                                       row["payload"], row["attempts"], row["thread"]))
         report.retried += len(taken)
         return taken
 
@@ -192,7 +193,7 @@ class Delivery:
                 await self.store.write("UPDATE deliveries SET payload = ? WHERE chat_key = ? AND kind = ? AND period = ?",
                                        reply_to_json(reply), *where)
             try:
-                message_id = await self._send(chat_of(claim.chat_key, claim.is_group), reply)
+                message_id = await self._send(chat_of(claim.chat_key, claim.is_group, claim.thread), reply)
             except ChatUnreachable as e:
                 log.warning("%s cannot be reached (%s): its pushes are paused", claim.chat_key, e)
                 await self.store.update("chats", claim.chat_key, paused=1)
@@ -237,7 +238,7 @@ class Delivery:
         """Each subscribed chat gets one digest a week, once its local digest time has passed."""
         report, now = TickReport(), self.clock()
         at = parse_hhmm(self.policy.digest_time)
-        chats = await self.store.all("SELECT key, is_group, timezone FROM chats WHERE subscribed = 1 AND paused = 0")
+        chats = await self.store.all("SELECT key, is_group, timezone, thread FROM chats WHERE subscribed = 1 AND paused = 0")
         claimed = []
         async with self.store.transaction() as db:
             for chat in chats:
@@ -250,7 +251,7 @@ class Delivery:
                     "INSERT OR IGNORE INTO deliveries (chat_key, kind, period, status, claimed_by, claimed_at) "
                     "VALUES (?, 'digest', ?, 'claimed', ?, ?)", (chat["key"], period, self.worker, utc_text(now)))
                 if cursor.rowcount:
-                    claimed.append(Claim(chat["key"], "digest", period, bool(chat["is_group"])))
+                    claimed.append(Claim(chat["key"], "digest", period, bool(chat["is_group"]), thread=chat["thread"]))
         report.claimed = len(claimed)
         await self._count([asyncio.create_task(self.deliver(claim)) for claim in claimed], report)
         return report

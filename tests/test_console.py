@@ -70,3 +70,38 @@ def test_the_daily_question_reaches_the_console_and_push_commands_show_it(tmp_pa
     queued = subprocess.run([sys.executable, "-m", "quizbot.cli", "push", "--now", "console:local"],
                             capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert queued.returncode == 0 and "queued" in queued.stdout
+
+
+def raw_session(cwd: Path, data: bytes, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+    return subprocess.run([sys.executable, "-m", "quizbot.cli", "run"], input=data, capture_output=True, cwd=cwd,
+                          timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_a_line_that_is_not_utf8_costs_its_characters_not_the_answer(tmp_path):
+    folder = write_bank(tmp_path / "content")
+    (tmp_path / "config.toml").write_text(f'[bot]\ncontent_dir = "{folder}"\n', encoding="utf-8")
+    done = raw_session(tmp_path, "/topic rag\n".encode() + b"\xff\xfe retrieval \xc3\n3\n/history\n")
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(tmp_path / "quizbot.db")
+    [(text, rating)] = db.execute("SELECT text, rating FROM answers").fetchall()
+    assert "retrieval" in text and "\ufffd" in text and rating == 3    # the next line was the rating, as meant
+
+
+def test_a_terminal_that_cannot_show_chinese_still_runs_the_session(tmp_path):
+    folder = write_bank(tmp_path / "content")
+    (tmp_path / "config.toml").write_text(f'[bot]\ncontent_dir = "{folder}"\n', encoding="utf-8")
+    done = raw_session(tmp_path, "/topic rag\nmy answer\n3\n".encode(), env={"PYTHONIOENCODING": "ascii"})
+    assert done.returncode == 0, done.stderr
+    assert b"[3] ??" in done.stdout                                     # 答对, as the terminal can show it
+    assert sqlite3.connect(tmp_path / "quizbot.db").execute("SELECT rating FROM answers").fetchall() == [(3,)]
+
+
+def test_a_chart_that_cannot_be_saved_costs_the_chart_not_the_session(tmp_path):
+    folder = write_bank(tmp_path / "content")
+    (tmp_path / "config.toml").write_text(f'[bot]\ncontent_dir = "{folder}"\n', encoding="utf-8")
+    (tmp_path / "quizbot-chart.png").mkdir()                           # not a file: it cannot be written
+    done = session(tmp_path, ["/topic rag", "答案", "3", "/stats", "/help"])
+    assert done.returncode == 0, done.stderr
+    assert "无法保存 quizbot-chart.png" in done.stdout and "已作答 1 次" in done.stdout
+    assert "/subscribe" in done.stdout                                  # the next command was still answered

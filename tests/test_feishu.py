@@ -26,7 +26,7 @@ from adapters import feishu
 from adapters.feishu import FeishuAdapter
 from adapters.feishu_cards import render
 from bot.config import Settings
-from bot.models import Button, Chat, ChatUnreachable, Reply
+from bot.models import Point, Section, Button, Chat, ChatUnreachable, Reply
 from quizbot.app import build_engine
 from tests.fakes.feishu_api import (FakeFeishu, bot_added_event, bot_mention, card_buttons, card_event, card_text,
                                     card_values, collapsed_panels, encrypt, message_event, signature_headers, url_verification)
@@ -71,6 +71,7 @@ async def running(settings: Settings, slow_buttons: float = 0):
         if incoming.kind == "button" and slow_buttons:
             await asyncio.sleep(slow_buttons)
         return await engine.handle(incoming)
+    engine.send_later_with(adapter.send)  # as quizbot run wires it
     await adapter.start(handle)
     try:
         yield adapter
@@ -114,9 +115,9 @@ async def test_a_private_study_session_with_the_rated_card_updated_in_place(tmp_
         reference = fake.sent("oc_p1")[-1]
         assert reference["card"]["header"]["title"]["content"] == "参考答案"
         assert "要点一" in card_text(reference["card"])
-        rating = card_values(reference["card"])
+        rating = {label.removesuffix(" ✓建议"): value for label, value in card_values(reference["card"]).items()}
         assert list(rating) == ["不会", "模糊", "答对", "轻松"]
-        assert rating["答对"] == {"data": "rate:1:3", "chat": "p2p"}
+        assert rating["答对"] == {"data": "rate:1:3"}  # only what the bot needs back: no facts about the chat
 
         # somebody else's press on Ada's card is refused with a toast, and the card keeps its buttons
         refused = await say(fake, adapter, card_event("oc_p1", "ou_mallory", rating["答对"],
@@ -183,22 +184,22 @@ async def test_a_group_answers_one_question_on_one_board_card(tmp_path, fake):
         await say(fake, adapter, message_event("oc_g", "ou_ada", "先检索再生成", chat_type="group",
                                                parent_id=question["message_id"]))
         board = fake.sent("oc_g")[-1]
-        assert "已作答 1 人：Ada（未打分）" in card_text(board["card"])
-        panels = collapsed_panels(board["card"])                                # the answer is a spoiler
-        assert len(panels) == 2 and all(p["expanded"] is False for p in panels)
-        assert "要点一" in card_text({"elements": panels}) and "要点一" not in board["card"]["elements"][0]["text"]["content"]
+        assert "已作答 1 人：Ada（未打分 · 要点 0/3）" in card_text(board["card"])
+        panels = collapsed_panels(board["card"])                                # the answer is hidden
+        assert len(panels) == 1 and all(p["expanded"] is False for p in panels)
+        assert "要点一" in card_text({"elements": panels}) and "要点一" not in json.dumps([e for e in board["card"]["elements"] if e["tag"] != "collapsible_panel"], ensure_ascii=False)
 
         await say(fake, adapter, message_event("oc_g", "ou_bob", "@_user_1 /a 不太清楚", chat_type="group",
                                                mentions=[bot_mention()]))
         assert fake.sent("oc_g")[-1]["message_id"] == board["message_id"]       # no new message: the board was patched
         board = fake.messages[board["message_id"]]
-        assert "已作答 2 人：Ada（未打分）、Bob（未打分）" in card_text(board["card"])
+        assert "已作答 2 人：Ada（未打分 · 要点 0/3）、Bob（未打分 · 要点 0/3）" in card_text(board["card"])
 
         rating = card_values(board["card"])
         answer = await say(fake, adapter, card_event("oc_g", "ou_ada", rating["答对"], board["message_id"]))
         assert "已记录：答对" in answer["data"]["toast"]["content"] and "card" not in answer["data"]
         board = fake.messages[board["message_id"]]
-        assert "Ada（答对）、Bob（未打分）" in card_text(board["card"])
+        assert "Ada（答对 · 要点 0/3）、Bob（未打分 · 要点 0/3）" in card_text(board["card"])
         assert list(card_buttons(board["card"])) == ["不会", "模糊", "答对", "轻松"]  # a group keeps its buttons
 
         refused = await say(fake, adapter, card_event("oc_g", "ou_cy", rating["答对"], board["message_id"]))
@@ -357,23 +358,26 @@ async def test_secrets_never_reach_the_logs(tmp_path, fake, caplog):
     assert SECRET not in repr(settings)
 
 
-def test_cards_render_markup_spoilers_and_a_pressed_choice():
-    reply = Reply("**Reference answer** (tap to reveal)\n||uses `softmax` <b>*x*</b>||\n\n1 answered: Ada",
-                  ((Button("Again", "rate:1:1"), Button("Good", "rate:1:3")),))
+def test_cards_render_markup_hidden_sections_and_a_pressed_choice():
+    hidden = Section("uses `softmax` <b>*x*</b> and **bold**", (Point("a || b"),), hidden=True, title="👀 Show answer")
+    reply = Reply("**Reference answer**", ((Button("Again", "rate:1:1"), Button("Good", "rate:1:3")),),
+                  sections=(hidden, Section("1 answered: Ada")))
     card = render(reply)
-    assert card["config"]["update_multi"] is True and "header" not in card
-    first = card["elements"][0]["text"]["content"]
-    assert first == "**Reference answer** (tap to reveal)"
+    assert card["config"]["update_multi"] is True and card["header"]["title"]["content"] == "Reference answer"
     (panel,) = collapsed_panels(card)
-    assert panel["header"]["title"]["content"].startswith("👀 Show answer")  # guessed from the text
-    assert panel["elements"][0]["text"]["content"] == "uses `softmax` &#60;b&#62;&#42;x&#42;&#60;/b&#62;"
+    assert panel["header"]["title"]["content"] == "👀 Show answer"
+    # markup inside the hidden part renders as markup; a || inside it cannot end it early
+    assert panel["elements"][0]["text"]["content"] == ("uses `softmax` &#60;b&#62;&#42;x&#42;&#60;/b&#62; and **bold**"
+                                                       "\n- a || b")
+    assert card["elements"][-2]["text"]["content"] == "1 answered: Ada"
     assert card_buttons(card) == {"Again": "rate:1:1", "Good": "rate:1:3"}
     chosen = render(reply, chosen="Good")
     assert card_buttons(chosen) == {} and card_text(chosen).endswith("✓ **Good**")
-    assert collapsed_panels(render(Reply("**参考答案**（点开查看）\n||答案||\n\n已作答 1 人")))[0]["header"]["title"][
-        "content"].startswith("👀 看答案")
-    # the engine says which language a reply is in; the label follows it, whatever the text looks like
-    assert collapsed_panels(render(Reply("||GPT-4||", lang="zh")))[0]["header"]["title"]["content"].startswith("👀 看答案")
+    # an untitled hidden section is labelled in the reply's language
+    assert collapsed_panels(render(Reply("**参考答案**", sections=(Section("答案", hidden=True),), lang="zh")))[0][
+        "header"]["title"]["content"].startswith("👀 看答案")
+    assert collapsed_panels(render(Reply("x", sections=(Section("GPT-4", hidden=True),), lang="en")))[0][
+        "header"]["title"]["content"].startswith("👀 Show answer")
 
 
 def test_the_console_never_imports_lark_oapi(tmp_path):

@@ -52,3 +52,22 @@ async def test_a_locked_database_is_reported_not_hung_on(tmp_path):
 async def test_a_missing_folder_is_reported_with_the_path(tmp_path):
     with pytest.raises(StorageUnavailable, match="no-such-folder"):
         await Storage.open(tmp_path / "no-such-folder" / "q.db")
+
+
+async def test_an_empty_path_is_refused_rather_than_a_database_lost_at_exit(tmp_path):
+    with pytest.raises(StorageUnavailable, match=r"\[storage\] path is empty"):
+        await Storage.open("")
+
+
+async def test_a_database_from_a_newer_quizbot_is_refused_untouched(tmp_path):
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 3}")
+        db.execute("CREATE TABLE kept (x)")
+    with pytest.raises(StorageUnavailable) as refused:
+        await Storage.open(path)
+    message = str(refused.value)
+    assert f"schema version {SCHEMA_VERSION + 3}" in message and f"this quizbot's {SCHEMA_VERSION}" in message
+    with sqlite3.connect(path) as db:  # nothing was written into it
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 3
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("kept",)]

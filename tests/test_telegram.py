@@ -17,7 +17,7 @@ from adapters.telegram import MAX_MESSAGE, TelegramAdapter, file_url, render
 from bot.config import ConfigError, Settings
 from bot.i18n import COMMAND_MENU
 from bot.markup import plain
-from bot.models import Button, Chat, ChatUnreachable, Reply
+from bot.models import Button, Chat, ChatUnreachable, Point, Reply, Section
 from quizbot.app import build_delivery, build_engine
 
 from .conftest import TOPICS, write_bank
@@ -47,7 +47,7 @@ class Running:
     delivery: object = None  # the daily push, wired as quizbot run wires it
 
     async def handled(self, update: dict) -> None:
-        await until(lambda: self.adapter.last_update_id >= update["update_id"])
+        await until(lambda: update["update_id"] in self.adapter.handled)
 
     async def say(self, chat: dict, sender: dict, text: str, reply_to: Sent | None = None, **extra) -> list[Sent]:
         """Send a message as `sender`; returns the messages the bot sent (anywhere) in response."""
@@ -70,12 +70,13 @@ class Running:
 
 
 @asynccontextmanager
-async def running(tmp_path: Path, api: FakeBotAPI, topics: dict = TOPICS, **telegram):
+async def running(tmp_path: Path, api: FakeBotAPI, topics: dict = TOPICS, grader: dict | None = None, **telegram):
     folder = write_bank(tmp_path / "content", topics)
-    settings = Settings(bot={"content_dir": folder}, storage={"path": str(tmp_path / "q.db")},
+    settings = Settings(bot={"content_dir": folder}, storage={"path": str(tmp_path / "q.db")}, grader=grader or {},
                         telegram={"token": api.token, "api_base_url": api.base_url, **telegram})
     engine = await build_engine(settings)
     adapter = TelegramAdapter(settings.telegram, backoff=0.05)
+    engine.send_later_with(adapter.send)  # as quizbot run wires it
     try:
         await adapter.start(engine.handle)
         yield Running(api, adapter, tmp_path / "q.db", build_delivery(settings, engine, [adapter]))
@@ -128,7 +129,8 @@ async def test_private_study_session(tmp_path, api):
 
         [reference] = await bot.say(chat, ADA, "先检索相关文档，再拼进提示词生成")
         assert "参考答案" in reference.styled("bold") and "什么是检索增强生成：这是一段参考答案" in reference.text
-        assert list(reference.buttons) == ["不会", "模糊", "答对", "轻松"]
+        assert [label.removesuffix(" ✓建议") for label in reference.buttons] == ["不会", "模糊", "答对", "轻松"]
+        assert "✓ 先检索" not in reference.text and "✗ 什么是检索增强生成 要点一" in reference.text  # marked for this answer
 
         [rated], answer = await bot.press(ADA, reference, "答对")
         assert "text" not in answer                                       # no pop-up: the reply is a message
@@ -157,22 +159,23 @@ async def test_group_shares_one_answer_board(tmp_path, api):
         assert await bot.say(GROUP, CAROL, "anyone up for lunch?") == []    # chatter not meant for the bot
 
         [board] = await bot.say(GROUP, ALICE, "先检索再生成", reply_to=question)
-        assert "已作答 1 人：Alice（未打分）" in board.text
+        assert "已作答 1 人：Alice（未打分 · 要点 0/3）" in board.text
         hidden = board.styled("spoiler")
         assert any("这是一段参考答案" in part for part in hidden) and any("要点二" in part for part in hidden)
+        assert "参考答案" in board.styled("bold")                          # bold renders inside the spoiler
 
         assert await bot.say(GROUP, BOB, "/a 我的答案") == []               # the board is edited, not re-sent
-        assert board.edits == 1 and "已作答 2 人：Alice（未打分）、<Bob & Co>（未打分）" in board.text
+        assert board.edits == 1 and "已作答 2 人：Alice（未打分 · 要点 0/3）、<Bob & Co>（未打分 · 要点 0/3）" in board.text
 
         new, answer = await bot.press(ALICE, board, "答对")
         assert new == [] and answer["text"].startswith("已记录：答对")       # a pop-up for Alice only
-        assert "Alice（答对）" in board.text and list(board.buttons) == ["不会", "模糊", "答对", "轻松"]
+        assert "Alice（答对 · 要点 0/3）" in board.text and list(board.buttons) == ["不会", "模糊", "答对", "轻松"]
 
         new, answer = await bot.press(CAROL, board, "轻松")                 # Carol did not answer
         assert new == [] and answer["text"] == "先回复题目作答（或点「看答案」），再给自己打分。"
 
         assert await bot.say(GROUP, CAROL, "@quiz_bot RAG = retrieval + generation") == []  # a mention answers
-        assert "Carol（未打分）" in board.text and board.edits == 3
+        assert "Carol（未打分 · 要点 0/3）" in board.text and board.edits == 3
 
         [ranking] = await bot.say(GROUP, BOB, "/leaderboard")
         assert "本周排行" in ranking.text and "Alice：1 题 · 3.0" in ranking.text and "<Bob & Co>：1 题" in ranking.text
@@ -227,7 +230,7 @@ async def test_html_hostile_text_is_shown_literally(tmp_path, api):
         [group_question] = await bot.say(GROUP, BOB, "/topic html")
         assert f"{hostile}？" in group_question.text
         [board] = await bot.say(GROUP, BOB, "x<y", reply_to=group_question)
-        assert "<Bob & Co>（未打分）" in board.text
+        assert "<Bob & Co>（未打分" in board.text
 
 
 # --- failures ---------------------------------------------------------------------------------
@@ -332,7 +335,16 @@ async def test_the_token_never_appears_in_logs(tmp_path, api, caplog):
 
 def test_render_escapes_and_maps_the_markup():
     [out] = render("**a<b>** & `x<y` ||c&d|| *no*")
-    assert out == "<b>a&lt;b&gt;</b> &amp; <code>x&lt;y</code> <tg-spoiler>c&amp;d</tg-spoiler> *no*"
+    assert out == "<b>a&lt;b&gt;</b> &amp; <code>x&lt;y</code> ||c&amp;d|| *no*"  # || is not markup
+
+
+def test_a_hidden_section_is_one_spoiler_with_its_markup_rendered_inside():
+    reply = Reply("**Board**", sections=(
+        Section("**参考答案**\n用 `a || b` 与代码：\n```python\nx = a ** 2\n```", (Point("要点 **一**"),),
+                hidden=True, title="👀 看答案"), Section("已作答 1 人")))
+    [out] = render(reply)
+    assert out == ("<b>Board</b>\n\n<b>👀 看答案</b>\n<tg-spoiler><b>参考答案</b>\n用 <code>a || b</code> 与代码：\n"
+                   "<pre>x = a ** 2</pre>\n- 要点 <b>一</b></tg-spoiler>\n\n已作答 1 人")
 
 
 def test_render_splits_long_text_at_lines_and_reopens_styles():

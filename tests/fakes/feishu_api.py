@@ -63,6 +63,7 @@ class FakeFeishu:
         self.users: dict[str, str] = {}           # open id → display name
         self.unreachable: set[str] = set()
         self.images: dict[str, bytes] = {}        # image key → the uploaded bytes
+        self.files: dict[str, tuple[str, bytes]] = {}  # file key → (file name, the uploaded bytes)
         self.ws_answers: list[dict] = []          # every answer frame's decoded payload
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
@@ -91,6 +92,7 @@ class FakeFeishu:
         app.router.add_patch("/open-apis/im/v1/messages/{id}", self._patch)
         app.router.add_get("/open-apis/im/v1/messages/{id}", self._get_message)
         app.router.add_post("/open-apis/im/v1/images", self._upload_image)
+        app.router.add_post("/open-apis/im/v1/files", self._upload_file)
         app.router.add_get("/open-apis/im/v1/chats/{id}", self._get_chat)
         app.router.add_get("/open-apis/contact/v3/users/{id}", self._get_user)
         app.router.add_get("/open-apis/bot/v3/info", self._bot_info)
@@ -241,6 +243,20 @@ class FakeFeishu:
         self.images[key] = form["image"].file.read()
         return self._json({"code": 0, "msg": "success", "data": {"image_key": key}})
 
+    async def _upload_file(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        self.calls.append(Call(request.method, request.path, dict(request.query), dict(form), dict(request.headers)))
+        if not self._authorised(request):
+            return self._json({"code": 99991663, "msg": "invalid access token"}, 400)
+        if (fault := self._fault_response()) is not None:
+            return fault
+        if form.get("file_type") not in ("stream", "pdf", "doc", "xls", "ppt", "mp4", "opus") \
+                or not form.get("file_name") or not hasattr(form.get("file"), "file"):
+            return self._json({"code": 234001, "msg": "bad file upload"}, 400)
+        key = f"file_v2_{next(self._ids)}"
+        self.files[key] = (form["file_name"], form["file"].file.read())
+        return self._json({"code": 0, "msg": "success", "data": {"file_key": key}})
+
     async def _get_message(self, request: web.Request) -> web.Response:
         await self._record(request)
         message = self.messages.get(request.match_info["id"])
@@ -384,6 +400,14 @@ def bot_added_event(chat_id: str, operator: str, *, removed: bool = False, token
     return {"schema": "2.0", "header": _header(event_type, token, app_id, event_id), "event": {
         "chat_id": chat_id, "operator_id": {"open_id": operator, "union_id": f"on_{operator}", "user_id": operator},
         "external": False, "operator_tenant_key": "tenant1", "name": "study group"}}
+
+
+def p2p_entered_event(chat_id: str, operator: str, *, token: str = "", app_id: str = "cli_test",
+                      event_id: str | None = None) -> dict:
+    """A person opened the bot's private chat."""
+    return {"schema": "2.0", "header": _header("im.chat.access_event.bot_p2p_chat_entered_v1", token, app_id, event_id),
+            "event": {"chat_id": chat_id, "operator_id": {"open_id": operator, "union_id": f"on_{operator}",
+                                                          "user_id": operator}, "last_message_id": ""}}
 
 
 def url_verification(token: str, challenge: str = "challenge-123") -> dict:

@@ -67,6 +67,8 @@ class Sent:
     photo: bool = False
     from_bot: bool = True
     edits: int = 0
+    thread: int | None = None      # the forum topic it was sent to
+    document: str | None = None    # the file name of a document
 
     @property
     def buttons(self) -> dict[str, str]:
@@ -165,6 +167,7 @@ class FakeBotAPI:
         self.order: list[tuple[int, int]] = []  # bot messages in the order they were sent
         self.webhook: dict[str, Any] = {}
         self.commands: dict[str, list[dict]] = {}   # language_code ("" = default) → commands
+        self.documents: list[bytes] = []            # the contents of every document sent
         self._updates: list[dict] = []
         self._arrived = asyncio.Event()
         self._update_ids = itertools.count(1001)
@@ -176,13 +179,13 @@ class FakeBotAPI:
 
     # --- server ---------------------------------------------------------------------------
 
-    async def start(self) -> "FakeBotAPI":
+    async def start(self, port: int = 0) -> "FakeBotAPI":
         app = web.Application()
         app.router.add_route("POST", "/{path:.*}", self._serve)
         app.router.add_route("GET", "/{path:.*}", self._serve)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)  # its lines hold the token
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
         return self
@@ -228,6 +231,7 @@ class FakeBotAPI:
         else:
             form = await request.post()
             raw = {k: (v if isinstance(v, str) else v.file.read()) for k, v in form.items()}
+            raw.update({f"_filename": v.filename for v in form.values() if not isinstance(v, str) and v.filename})
         params = {}
         for key, value in raw.items():
             if isinstance(value, str) and key in ("reply_markup", "commands", "allowed_updates", "scope",
@@ -320,10 +324,12 @@ class FakeBotAPI:
     def _chat(self, chat_id: int) -> dict:
         return {"id": chat_id, "type": "private", "first_name": "someone"} if chat_id > 0 else group(chat_id)
 
-    def _store(self, chat_id: int, text: str, entities: list[dict], markup: dict | None, photo: bool = False) -> dict:
+    def _store(self, chat_id: int, text: str, entities: list[dict], markup: dict | None, photo: bool = False,
+               thread=None, document: str | None = None) -> dict:
         message_id = next(self._message_ids)
         keyboard = (markup or {}).get("inline_keyboard")
-        self.messages[(chat_id, message_id)] = Sent(chat_id, message_id, text, entities, keyboard, photo)
+        self.messages[(chat_id, message_id)] = Sent(chat_id, message_id, text, entities, keyboard, photo,
+                                                    thread=int(thread) if thread else None, document=document)
         self.order.append((chat_id, message_id))
         return self._message_json(self.messages[(chat_id, message_id)])
 
@@ -339,6 +345,8 @@ class FakeBotAPI:
                 data["entities"] = sent.entities
         if sent.keyboard:
             data["reply_markup"] = {"inline_keyboard": sent.keyboard}
+        if sent.thread:
+            data.update(message_thread_id=sent.thread, is_topic_message=True)
         if sent.edits:
             data["edit_date"] = int(time.time())
         return data
@@ -355,12 +363,20 @@ class FakeBotAPI:
 
     async def _sendMessage(self, p):
         text, entities = self._text(p)
-        return self._store(int(p["chat_id"]), text, entities, p.get("reply_markup"))
+        return self._store(int(p["chat_id"]), text, entities, p.get("reply_markup"), thread=p.get("message_thread_id"))
 
     async def _sendPhoto(self, p):
         if not isinstance(p.get("photo"), (bytes, bytearray)) or not p["photo"]:
             raise TelegramError(400, "Bad Request: there is no photo in the request")
-        return self._store(int(p["chat_id"]), "", [], p.get("reply_markup"), photo=True)
+        return self._store(int(p["chat_id"]), "", [], p.get("reply_markup"), photo=True,
+                           thread=p.get("message_thread_id"))
+
+    async def _sendDocument(self, p):
+        if not isinstance(p.get("document"), (bytes, bytearray)) or not p["document"]:
+            raise TelegramError(400, "Bad Request: there is no document in the request")
+        self.documents.append(bytes(p["document"]))
+        return self._store(int(p["chat_id"]), "", [], None, thread=p.get("message_thread_id"),
+                           document=p.get("_filename", "file"))
 
     def _existing(self, p) -> Sent:
         sent = self.messages.get((int(p["chat_id"]), int(p["message_id"])))
@@ -422,8 +438,20 @@ class FakeBotAPI:
         return body
 
     def message(self, chat: dict, sender: dict, text: str, reply_to: Sent | None = None,
-                sender_chat: dict | None = None) -> dict:
-        return self._queue(self.update("message", self.message_body(chat, sender, text, reply_to, sender_chat)))
+                sender_chat: dict | None = None, thread: int | None = None, **fields) -> dict:
+        """A message; `thread`: sent in that forum topic; `fields`: more of the message (photo,
+        caption, forward_origin, …), with text=None for a message that has none."""
+        body = self.message_body(chat, sender, text or "", reply_to, sender_chat)
+        if text is None:
+            body.pop("text")
+        if thread is not None:
+            body.update(message_thread_id=thread, is_topic_message=True)
+        body.update(fields)
+        return self._queue(self.update("message", body))
+
+    def raw(self, update: dict) -> dict:
+        """Queue an update exactly as given (with a fresh id): e.g. one the library cannot decode."""
+        return self._queue({"update_id": next(self._update_ids), **update})
 
     def press(self, sender: dict, message: Sent, data: str) -> dict:
         body = {"id": str(next(self._callback_ids)), "from": sender, "chat_instance": "fake-instance",
