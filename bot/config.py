@@ -14,7 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from .timeutil import parse_hhmm, zone
 
-DEFAULT_CONTENT = Path(__file__).resolve().parent.parent / "content"
+
+def _shipped_bank() -> Path:
+    """The question bank: bot/bank/ inside an installed wheel, else content/ in the checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "bank"
+    return packaged if packaged.is_dir() else here.parent / "content"
+
+
+DEFAULT_CONTENT = _shipped_bank()
 ENVIRONMENT = {  # variable → (section, key)
     "QUIZBOT_TELEGRAM_TOKEN": ("telegram", "token"),
     "QUIZBOT_TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
@@ -22,6 +30,7 @@ ENVIRONMENT = {  # variable → (section, key)
     "QUIZBOT_FEISHU_APP_SECRET": ("feishu", "app_secret"),
     "QUIZBOT_FEISHU_VERIFICATION_TOKEN": ("feishu", "verification_token"),
     "QUIZBOT_FEISHU_ENCRYPT_KEY": ("feishu", "encrypt_key"),
+    "QUIZBOT_GRADER_API_KEY": ("grader", "api_key"),
 }
 
 
@@ -31,6 +40,7 @@ class Section(BaseModel):
 
 class StorageSettings(Section):
     path: str = "quizbot.db"
+    keep_days: int = Field(default=90, ge=2)  # finished delivery-ledger rows older than this are pruned hourly
 
 
 class ScheduleSettings(Section):
@@ -77,6 +87,13 @@ class BotSettings(Section):
     lang: Literal["zh", "en"] = "zh"
     content_dir: Path = DEFAULT_CONTENT
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    log_file: Path | None = None  # default: stderr (in console mode at WARNING unless log_level is set)
+
+
+class HealthSettings(Section):
+    listen: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)  # 0: no HTTP /healthz; `quizbot health` works regardless
 
 
 class TelegramSettings(Section):
@@ -84,7 +101,7 @@ class TelegramSettings(Section):
     api_base_url: str = "https://api.telegram.org/bot"
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str = ""
-    webhook_listen: str = "0.0.0.0"
+    webhook_listen: str = "127.0.0.1"  # behind a TLS proxy on this machine; "0.0.0.0" opens it to the network
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     webhook_secret: SecretStr = SecretStr("")
     messages_per_second: float = Field(default=30, ge=0)  # overall pace (Telegram's limit); 0 = none, e.g. a local Bot API server
@@ -101,13 +118,35 @@ class FeishuSettings(Section):
     mode: Literal["ws", "webhook"] = "ws"
     verification_token: SecretStr = SecretStr("")
     encrypt_key: SecretStr = SecretStr("")
-    webhook_listen: str = "0.0.0.0"
+    webhook_listen: str = "127.0.0.1"  # behind a TLS proxy on this machine; "0.0.0.0" opens it to the network
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_path: str = "/feishu/events"
 
     @property
     def enabled(self) -> bool:
         return bool(self.app_id and self.app_secret.get_secret_value())
+
+
+class GraderSettings(Section):
+    """An optional LLM grader: any OpenAI-compatible chat-completions endpoint. Without base_url
+    answers are graded locally only."""
+
+    base_url: str = ""                      # e.g. https://api.deepseek.com/v1, http://127.0.0.1:11434/v1
+    model: str = ""
+    api_key: SecretStr = SecretStr("")      # or QUIZBOT_GRADER_API_KEY
+    timeout_seconds: float = Field(default=20, gt=0, le=120)
+    daily_limit: int = Field(default=50, ge=0)  # LLM gradings per learner per day; then local
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' is not an http(s) URL like https://api.deepseek.com/v1")
+        return value.rstrip("/")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url)
 
 
 class Settings(Section):
@@ -117,6 +156,8 @@ class Settings(Section):
     bot: BotSettings = BotSettings()
     telegram: TelegramSettings = TelegramSettings()
     feishu: FeishuSettings = FeishuSettings()
+    health: HealthSettings = HealthSettings()
+    grader: GraderSettings = GraderSettings()
 
 
 class ConfigError(Exception):

@@ -1,8 +1,10 @@
-"""APScheduler wiring: one tick a minute for the daily push, one every 15 minutes for the digest.
+"""APScheduler wiring: one tick a minute for the daily push, one every 15 minutes for the digest;
+with an Upkeep, also the heartbeat (every 30 s), pruning and the hourly counter line.
 
 No job per user: the tick asks the database which chats are due (an indexed next_push_utc), so
 100k subscribers cost one query, and catch-up after downtime is the application's own logic,
-where it can be tested, not APScheduler's misfire handling.
+where it can be tested, not APScheduler's misfire handling. The heartbeat is a job of its own so
+a long push tick never makes a working bot look dead.
 """
 from __future__ import annotations
 
@@ -11,16 +13,28 @@ from datetime import timedelta, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .delivery import Delivery
+from .health import BEAT_SECONDS
+from .upkeep import Upkeep
 
 
-def start_scheduler(delivery: Delivery) -> AsyncIOScheduler:
+def start_scheduler(delivery: Delivery, upkeep: Upkeep | None = None) -> AsyncIOScheduler:
     """Start the jobs; the caller runs the first push tick itself at start-up (the catch-up after
     downtime), so it can wait for it to finish when stopping."""
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     now = delivery.clock()
-    scheduler.add_job(delivery.tick, "interval", minutes=1, id="push", next_run_time=now + timedelta(minutes=1),
+    push, digest = (upkeep.push_tick, upkeep.digest_tick) if upkeep else (delivery.tick, delivery.digest_tick)
+    scheduler.add_job(push, "interval", minutes=1, id="push", next_run_time=now + timedelta(minutes=1),
                       coalesce=True, max_instances=1, misfire_grace_time=60)
-    scheduler.add_job(delivery.digest_tick, "interval", minutes=15, id="digest", next_run_time=now,
+    scheduler.add_job(digest, "interval", minutes=15, id="digest", next_run_time=now,
                       coalesce=True, max_instances=1, misfire_grace_time=15 * 60)
+    if upkeep is not None:
+        scheduler.add_job(upkeep.beat, "interval", seconds=BEAT_SECONDS, id="heartbeat",
+                          next_run_time=now + timedelta(seconds=BEAT_SECONDS), coalesce=True, max_instances=1,
+                          misfire_grace_time=BEAT_SECONDS)
+        scheduler.add_job(upkeep.prune, "interval", hours=1, id="prune", next_run_time=now + timedelta(minutes=5),
+                          coalesce=True, max_instances=1, misfire_grace_time=3600)
+        scheduler.add_job(upkeep.hourly_counters, "interval", hours=1, id="counters",
+                          next_run_time=now + timedelta(hours=1), coalesce=True, max_instances=1,
+                          misfire_grace_time=3600)
     scheduler.start()
     return scheduler

@@ -6,6 +6,7 @@ holds a lock: otherwise one task's commit would commit another task's half-done 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -75,12 +76,31 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE chats ADD COLUMN nudge INTEGER NOT NULL DEFAULT 1;  -- say how many more reviews are due
     """,
+    """
+    ALTER TABLE chats ADD COLUMN thread TEXT;          -- the forum topic a group's daily question goes to
+    ALTER TABLE answers ADD COLUMN covered TEXT;       -- JSON list of the key point indexes the answer covered
+    ALTER TABLE answers ADD COLUMN suggested INTEGER;  -- the rating the grader suggested
+    ALTER TABLE answers ADD COLUMN grader TEXT;        -- "local" or "llm": whose verdict `covered` is
+    ALTER TABLE answers ADD COLUMN feedback TEXT;      -- the LLM grader's one or two sentences
+    CREATE TABLE grader_usage (
+        user_key TEXT NOT NULL, day TEXT NOT NULL, calls INTEGER NOT NULL,
+        PRIMARY KEY (user_key, day));
+    CREATE INDEX seen_events_by_time ON seen_events (seen_at);
+    """,
+    """
+    CREATE TABLE heartbeats (       -- one row per bot process: read by `quizbot health` and GET /healthz
+        worker TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, version TEXT NOT NULL,
+        started_at TEXT NOT NULL, beat_at TEXT NOT NULL, push_tick_at TEXT,
+        adapters TEXT NOT NULL,     -- JSON {"telegram": "up"}
+        stopped_at TEXT);           -- set by a clean shutdown
+    CREATE INDEX deliveries_by_time ON deliveries (claimed_at);  -- pruning the ledger
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 _CHAT_COLUMNS = ("key", "platform", "is_group", "lang", "topic", "plan", "plan_started", "subscribed", "push_time",
-                 "timezone", "next_push_utc", "paused", "created_at", "user_key", "weekdays", "nudge")
+                 "timezone", "next_push_utc", "paused", "created_at", "user_key", "weekdays", "nudge", "thread")
 _ASK_COLUMNS = ("a.id AS ask_id, a.chat_key AS ask_chat, a.question_id AS ask_question, a.closed AS ask_closed, "
                 "ans.id AS answer_id, ans.rating AS answer_rating, ans.text AS answer_text, cd.card AS answer_card")
 _ANSWER_JOINS = ("LEFT JOIN answers ans ON ans.ask_id = a.id AND ans.user_key = :user "
@@ -96,6 +116,7 @@ class Context:
     ask: dict | None      # the chat's newest question, open or not
     answer: dict | None   # the sender's answer to it
     card: str | None      # the sender's FSRS card for its question
+    new_chat: bool = False  # the chat was first seen with this event
 
 
 def _attempt_of(row, user_key: str) -> tuple[dict | None, dict | None, str | None]:
@@ -111,6 +132,10 @@ def _attempt_of(row, user_key: str) -> tuple[dict | None, dict | None, str | Non
 
 class StorageUnavailable(Exception):
     """The database cannot be written (read-only file, locked by another program, disk full)."""
+
+
+class NewerSchema(StorageUnavailable):
+    """The database was written by a newer version of quizbot."""
 
 
 def utc_text(moment: datetime) -> str:
@@ -132,6 +157,8 @@ class Storage:
 
     @classmethod
     async def open(cls, path: str | Path, upto_version: int = SCHEMA_VERSION) -> "Storage":
+        if not str(path).strip():  # SQLite would quietly use a temporary database, lost at exit
+            raise StorageUnavailable("[storage] path is empty: name the database file, e.g. quizbot.db")
         folder = Path(path).parent
         if str(path) != ":memory:" and not folder.is_dir():  # say so plainly (and spare aiosqlite a failed start)
             raise StorageUnavailable(f"{path}: the folder {folder} does not exist")
@@ -150,6 +177,9 @@ class Storage:
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await store._migrate(upto_version)
+        except NewerSchema as e:
+            await db.close()
+            raise NewerSchema(f"{path}: {e}") from None
         except sqlite3.Error as e:
             await db.close()
             raise StorageUnavailable(f"{path}: {e}") from e
@@ -160,6 +190,9 @@ class Storage:
 
     async def _migrate(self, upto_version: int) -> None:
         version = (await self.one("PRAGMA user_version"))[0]
+        if version > SCHEMA_VERSION:  # written by a newer quizbot: writing into it could corrupt it
+            raise NewerSchema(f"the database has schema version {version}, newer than this quizbot's "
+                              f"{SCHEMA_VERSION}: upgrade quizbot, or restore a backup made for this version")
         for number in range(version, upto_version):
             async with self._write_lock:
                 await self._db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; "
@@ -202,6 +235,15 @@ class Storage:
             return list(await self._db.execute_fetchall(sql, params))
         except sqlite3.OperationalError as e:
             raise _unavailable(e) from e
+
+    async def one_written(self, sql: str, *params: Any) -> aiosqlite.Row | None:
+        """One statement that writes and returns a row (… RETURNING), committed on its own."""
+        async with self._write_lock:
+            try:
+                rows = list(await self._db.execute_fetchall(sql, params))
+            except sqlite3.OperationalError as e:
+                raise _unavailable(e) from e
+            return rows[0] if rows else None
 
     async def write(self, sql: str, *params: Any) -> int:
         """Run one statement, committed on its own (autocommit); returns the new row id."""
@@ -249,7 +291,7 @@ class Storage:
             chat = dict(await self.chat(chat_key, platform, is_group, now))
         else:
             chat = {k: row[k] for k in row.keys() if k in _CHAT_COLUMNS}
-        return Context(user, chat, *_attempt_of(row, user_key))
+        return Context(user, chat, *_attempt_of(row, user_key), new_chat=row["key"] is None)
 
     async def move_chat(self, old_key: str, new_key: str) -> None:
         """A chat got a new id (a Telegram group upgraded to a supergroup): everything it had moves
@@ -295,10 +337,27 @@ class Storage:
         return await self.all("SELECT a.*, u.name FROM answers a JOIN users u ON u.key = a.user_key "
                               "WHERE a.ask_id = ? ORDER BY a.id", ask_id)
 
-    async def add_answer(self, ask: aiosqlite.Row, user_key: str, text: str, now: datetime) -> int:
+    async def add_answer(self, ask: aiosqlite.Row, user_key: str, text: str, now: datetime, verdict=None) -> int:
+        """Keep an answer with the grader's verdict on it (None: nothing was graded)."""
+        graded = verdict is not None and verdict.graded
         return await self.write(
-            "INSERT INTO answers (ask_id, user_key, chat_key, question_id, text, answered_at) VALUES (?, ?, ?, ?, ?, ?)",
-            ask["id"], user_key, ask["chat_key"], ask["question_id"], text, utc_text(now))
+            "INSERT INTO answers (ask_id, user_key, chat_key, question_id, text, answered_at, covered, suggested, grader) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", ask["id"], user_key, ask["chat_key"], ask["question_id"], text,
+            utc_text(now), json.dumps(list(verdict.covered)) if graded else None,
+            verdict.suggested if verdict is not None else None, verdict.grader if graded else None)
+
+    async def set_verdict(self, answer_id: int, verdict) -> None:
+        """A better verdict (the LLM's) replaces the local one; the learner's rating is untouched."""
+        await self.write("UPDATE answers SET covered = ?, suggested = ?, grader = ?, feedback = ? WHERE id = ?",
+                         json.dumps(list(verdict.covered)), verdict.suggested, verdict.grader,
+                         verdict.feedback or None, answer_id)
+
+    async def spend_grading(self, user_key: str, day: str) -> int:
+        """Count one LLM grading for the learner today; returns today's count so far."""
+        row = await self.one_written(
+            "INSERT INTO grader_usage (user_key, day, calls) VALUES (?, ?, 1) "
+            "ON CONFLICT (user_key, day) DO UPDATE SET calls = calls + 1 RETURNING calls", user_key, day)
+        return row[0]
 
     async def rate(self, answer: dict, rating: int, card_json: str, due: datetime, stability: float,
                    now: datetime) -> bool:

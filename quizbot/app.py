@@ -14,8 +14,11 @@ from bot.config import ConfigError, Settings
 from bot.content import load_bank
 from bot.delivery import Delivery, DeliveryPolicy
 from bot.engine import Defaults, Engine
+from bot.grader import Grader, LlmGrader, LlmSettings
+from bot.health import HealthServer, counted
 from bot.scheduling import start_scheduler
 from bot.storage import Storage
+from bot.upkeep import Upkeep
 
 log = logging.getLogger("quizbot")
 SHUTDOWN_GRACE_SECONDS = 10
@@ -25,7 +28,18 @@ async def build_engine(settings: Settings) -> Engine:
     bank = load_bank(settings.bot.content_dir)
     store = await Storage.open(settings.storage.path)
     defaults = Defaults(settings.bot.lang, settings.schedule.time, settings.schedule.timezone)
-    return Engine(store, bank, defaults)
+    return Engine(store, bank, defaults, grader=build_grader(settings, store))
+
+
+def build_grader(settings: Settings, store: Storage | None) -> Grader:
+    """Local grading always; an LLM's verdict as well when [grader] base_url is set."""
+    config = settings.grader
+    if not config.enabled:
+        return Grader()
+    llm = LlmGrader(LlmSettings(config.base_url, config.model, config.api_key.get_secret_value(),
+                                config.timeout_seconds, config.daily_limit))
+    log.info("grader: an LLM (%s at %s) refines the local verdicts", config.model or "default model", config.base_url)
+    return Grader(llm, config.daily_limit, store.spend_grading if store is not None else None)
 
 
 def build_delivery(settings: Settings, engine: Engine, adapters: list[Adapter]) -> Delivery:
@@ -71,22 +85,39 @@ async def run(settings: Settings, stdin: TextIO = sys.stdin, stdout: TextIO = sy
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    scheduler = catch_up = None
+    scheduler = catch_up = upkeep = health = None
     try:
+        if settings.health.port:  # GET /healthz; `quizbot health` reads the heartbeat without it
+            health = HealthServer(settings.health.listen, settings.health.port, settings.storage.path)
+            await health.start()
+        by_platform = {adapter.platform: adapter for adapter in adapters}
+
+        async def send_later(chat, reply):  # replies nobody waits for, such as an LLM's verdict
+            adapter = by_platform.get(chat.platform)
+            if adapter is not None:
+                await adapter.send(chat, reply)
+        engine.send_later_with(send_later)
         for adapter in adapters:
-            await adapter.start(engine.handle)
+            await adapter.start(counted(engine.handle))
             log.info("%s adapter started", adapter.platform)
         delivery = build_delivery(settings, engine, adapters)
-        catch_up = asyncio.create_task(delivery.tick())  # pushes missed while the bot was down go out now
-        scheduler = start_scheduler(delivery)
+        upkeep = Upkeep(delivery, adapters, settings.storage.keep_days)  # heartbeat, counters, pruning
+        await upkeep.beat()
+        catch_up = asyncio.create_task(upkeep.push_tick())  # pushes missed while the bot was down go out now
+        scheduler = start_scheduler(delivery, upkeep)
         await stop.wait()
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         if catch_up is not None:  # let sends in progress finish; unconfirmed ones are retried next start
             await asyncio.wait([catch_up], timeout=SHUTDOWN_GRACE_SECONDS)
+        if health is not None:
+            await health.stop()
+        await engine.core.grader.drain(timeout=5)  # verdicts under way still reach their chats
         for adapter in adapters:
             await adapter.stop()
+        if upkeep is not None:
+            await upkeep.stopped()
         await engine.store.close()
 
 

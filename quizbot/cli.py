@@ -1,19 +1,20 @@
-"""`quizbot run | content check | content stats | content import` — see README.md."""
+"""`quizbot run | push | health | backup | content check | content stats | content import` — see README.md."""
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
 from bot.config import DEFAULT_CONTENT, ConfigError, load_settings
 from bot.content import ContentError, check
-from bot.storage import StorageUnavailable
+from bot.storage import NewerSchema, StorageUnavailable
+from bot.version import package_version
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="quizbot", description="A chat-bot quizmaster for LLM interviews.")
+    parser.add_argument("--version", action="version", version=f"quizbot {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="start the bot (console mode when no platform is configured)")
     run.add_argument("--config", type=Path, help="TOML settings file (default: ./config.toml if present)")
@@ -31,12 +32,27 @@ def main(argv: list[str] | None = None) -> int:
     import_cmd.add_argument("file", type=Path)
     import_cmd.add_argument("--topic", required=True, help="slug of the topic file to write or extend")
     import_cmd.add_argument("--content", type=Path, default=DEFAULT_CONTENT, help="the bank to de-duplicate against")
+    grade = commands.add_parser("grade", help="grade an answer (read from stdin) to one question; JSON out")
+    grade.add_argument("question", metavar="QUESTION_ID", help="e.g. rag-001, or a follow-up such as rag-001-f1")
+    grade.add_argument("--config", type=Path, help="TOML settings file (default: ./config.toml if present)")
+    health = commands.add_parser("health", help="is a bot alive on this database? JSON out; exit 0 if so, else 1")
+    health.add_argument("--config", type=Path, help="TOML settings file (default: ./config.toml if present)")
+    backup = commands.add_parser("backup", help="copy the live database consistently, while the bot runs")
+    backup.add_argument("dest", metavar="DEST", help="a file, or a folder (existing, or ending in /) for a time-stamped copy")
+    backup.add_argument("--config", type=Path, help="TOML settings file (default: ./config.toml if present)")
+    backup.add_argument("--keep", type=_positive, metavar="N", help="DEST is a folder: keep only the newest N copies")
     args = parser.parse_args(argv)
 
     if args.command == "run":
         return _run(args.config)
     if args.command == "push":
         return _push(args.config, args.now)
+    if args.command == "grade":
+        return _grade(args.question, args.config)
+    if args.command == "health":
+        return _health(args.config)
+    if args.command == "backup":
+        return _backup(args.config, args.dest, args.keep)
     if args.action == "check":
         return _check(args.paths)
     if args.action == "stats":
@@ -98,6 +114,36 @@ def _import(file: Path, slug: str, content_dir: Path) -> int:
     return 0
 
 
+def _grade(question_id: str, config: Path | None) -> int:
+    """`quizbot grade ID < answer.txt`: which key points the answer covers, as one JSON object."""
+    import json
+    settings = _settings(config)
+    if settings is None:
+        return 2
+    from bot.content import load_bank
+    from quizbot.app import build_grader
+    try:
+        question = load_bank(settings.bot.content_dir).by_id.get(question_id)
+    except ContentError as e:
+        print(f"quizbot: the question bank has problems (run `quizbot content check`): {e.problems[0]}", file=sys.stderr)
+        return 2
+    if question is None:
+        print(f"quizbot: no question {question_id!r} in the bank", file=sys.stderr)
+        return 1
+    answer = sys.stdin.buffer.read().decode("utf-8", "replace").strip()
+    if not answer:
+        print("quizbot: the answer (on standard input) is empty", file=sys.stderr)
+        return 1
+    verdict = asyncio.run(build_grader(settings, None).best(question, answer, settings.bot.lang))
+    result = {"question": question.id, "covered": list(verdict.covered),
+              "missed": verdict.missed(len(question.key_points)), "suggested": verdict.suggested,
+              "grader": verdict.grader}
+    if verdict.grader == "llm":
+        result["feedback"] = verdict.feedback
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
 def _settings(config: Path | None):
     if config is None and Path("config.toml").exists():
         config = Path("config.toml")
@@ -146,8 +192,12 @@ def _run(config: Path | None) -> int:
     settings = _settings(config)
     if settings is None:
         return 2
-    logging.basicConfig(level=settings.bot.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.logging_setup import configure_logging
+    try:
+        configure_logging(settings)
+    except ConfigError as e:
+        print(f"quizbot: {e}", file=sys.stderr)
+        return 2
     from quizbot.app import run
     try:
         asyncio.run(run(settings))
@@ -157,6 +207,9 @@ def _run(config: Path | None) -> int:
     except ConfigError as e:
         print(f"quizbot: {e}", file=sys.stderr)
         return 2
+    except NewerSchema as e:
+        print(f"quizbot: cannot use the database: {e}", file=sys.stderr)
+        return 3
     except StorageUnavailable as e:
         print(f"quizbot: cannot use the database: {e}\n"
               "Check that the file and its folder are writable and that no other program holds a lock on it, "
@@ -165,6 +218,35 @@ def _run(config: Path | None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _health(config: Path | None) -> int:
+    settings = _settings(config)
+    if settings is None:
+        return 2
+    from bot.health import health_command
+    return health_command(settings.storage.path)
+
+
+def _backup(config: Path | None, dest: str, keep: int | None) -> int:
+    settings = _settings(config)
+    if settings is None:
+        return 2
+    from bot.backup import BackupError, backup
+    try:
+        done = backup(settings.storage.path, dest, keep)
+    except BackupError as e:
+        print(f"quizbot: {e}", file=sys.stderr)
+        return 3
+    print(f"backed up {settings.storage.path} to {done.path} ({done.bytes:,} bytes, schema {done.schema_version}, "
+          f"integrity ok)" + (f"; removed {len(done.removed)} older copy(ies)" if done.removed else ""))
+    return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of 1 or more")
+    return int(text)
 
 
 if __name__ == "__main__":
