@@ -29,8 +29,8 @@ async def test_telegram_shows_marks_then_the_llm_verdict_without_holding_up_the_
     async with running(tmp_path, api, grader={"base_url": llm.base_url, "model": "m", "api_key": "k"}) as bot:
         chat = private(ADA)
         await bot.say(chat, ADA, "/topic rag")
-        [reference] = await bot.say(chat, ADA, "什么是检索增强生成？要点二我知道")
-        assert "✓ 什么是检索增强生成 要点一" in reference.text and "✗ 要点三" in reference.text   # local marks at once
+        [reference] = await bot.say(chat, ADA, "要点二我知道")
+        assert "✓ 要点二" in reference.text and "✗ 要点三" in reference.text   # local marks at once
         assert any(label.endswith("✓建议") for label in reference.buttons)
         started = time.monotonic()
         [help_reply] = await bot.say(chat, ADA, "/help")                # while the LLM is still thinking

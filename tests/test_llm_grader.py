@@ -150,7 +150,7 @@ async def test_quizbot_grade_prints_one_json_object(tmp_path, llm):
     config = tmp_path / "config.toml"
     config.write_text(f'[bot]\ncontent_dir = "{folder}"\n', encoding="utf-8")
 
-    async def grade(*args, answer="什么是检索增强生成，以及要点三"):
+    async def grade(*args, answer="要点二，还有要点三"):
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "quizbot.cli", "grade", *args, "--config", str(config), stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -159,7 +159,7 @@ async def test_quizbot_grade_prints_one_json_object(tmp_path, llm):
 
     code, out, _ = await grade("rag-001")
     assert code == 0
-    assert json.loads(out) == {"question": "rag-001", "covered": [0, 2], "missed": [1], "suggested": 3, "grader": "local"}
+    assert json.loads(out) == {"question": "rag-001", "covered": [1, 2], "missed": [0], "suggested": 3, "grader": "local"}
     code, _, err = await grade("rag-999")
     assert code != 0 and err.strip() == "quizbot: no question 'rag-999' in the bank"
     code, _, err = await grade("rag-001", answer="  ")
