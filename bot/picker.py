@@ -19,7 +19,7 @@ class Progress:
 @dataclass(frozen=True)
 class Pick:
     question: Question
-    reason: Literal["review", "new", "weakest"]
+    reason: Literal["review", "new", "weakest", "chosen"]  # chosen: asked for by id (/q)
 
 
 def pick(topics: list[Topic], progress: Progress, avoid: str | None, *, reviews: bool = True,

@@ -3,6 +3,7 @@ follow-ups (追问) an interviewer would ask next."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from . import i18n, srs
 from .grading import Verdict
@@ -28,7 +29,9 @@ async def serve(core: Core, turn: Turn, chosen: Pick, note: str = "") -> list[Re
 def question_text(core: Core, turn: Turn, chosen: Pick) -> str:
     question = chosen.question
     topic = core.bank.topics[question.topic]
-    reason = turn.t("reason_follow_up") if question.parent else turn.t(f"reason_{chosen.reason}")
+    reason = turn.t(f"reason_{chosen.reason}")
+    if question.parent:  # a fresh follow-up is the interviewer drilling down; a due one is a review of it
+        reason = turn.t("reason_follow_up") if chosen.reason == "new" else reason + turn.t("follow_up_tag")
     template = "question_group" if turn.is_group else "question"
     return turn.t(template, reason=reason, topic=topic.name(turn.lang),
                   difficulty=turn.t(f"difficulty_{question.difficulty}"), q=question.q)
@@ -165,7 +168,21 @@ async def reveal(core: Core, turn: Turn, args: str = "") -> list[Reply]:
     return await record_answer(core, turn, "", revealing=True)
 
 
-async def record_answer(core: Core, turn: Turn, text: str, revealing: bool = False) -> list[Reply]:
+@dataclass
+class Answered:
+    """An answer just kept: its question's ask, its id, the question and the grader's verdict."""
+
+    ask: dict
+    answer_id: int
+    question: Question | None
+    verdict: Verdict | None
+    notes: list[Reply]
+
+
+async def keep_answer(core: Core, turn: Turn, text: str, revealing: bool = False,
+                      on_refined=None) -> Answered | list[Reply]:
+    """Grade and keep the sender's answer to the chat's open question; the replies to send
+    instead when there is none to keep (no open question, answered already, empty)."""
     ask, previous = open_question(turn)
     if ask is None:
         return [Reply(turn.t("no_open_question"), next_button(turn))]
@@ -180,18 +197,28 @@ async def record_answer(core: Core, turn: Turn, text: str, revealing: bool = Fal
     question = core.question(ask["question_id"])
     verdict = core.grader.local(question, text) if question is not None else None
     answer_id = await core.store.add_answer(ask, turn.user["key"], text, turn.now, verdict)
-    if question is not None:  # an LLM's verdict, if one is configured, updates the reply when it comes
+    if question is not None:  # an LLM's verdict, if one is configured, is kept (and shown) when it comes
         async def refined(better: Verdict) -> None:
-            await _refined(core, turn, ask, question, answer_id, better)
+            await core.store.set_verdict(answer_id, better)
+            if on_refined is not None:
+                await on_refined(ask, question, answer_id, better)
         core.grader.refine(question, text, turn.lang, turn.user["key"], local_date(turn.now, turn.tz).isoformat(),
                            refined)
-    return notes + [await reference(core, turn, ask, answer_id, verdict)]
+    return Answered(ask, answer_id, question, verdict, notes)
+
+
+async def record_answer(core: Core, turn: Turn, text: str, revealing: bool = False) -> list[Reply]:
+    async def show(ask, question, answer_id, verdict):
+        await _refined(core, turn, ask, question, answer_id, verdict)
+    kept = await keep_answer(core, turn, text, revealing, show)
+    if isinstance(kept, list):
+        return kept
+    return kept.notes + [await reference(core, turn, kept.ask, kept.answer_id, kept.verdict)]
 
 
 async def _refined(core: Core, turn: Turn, ask: dict, question: Question, answer_id: int, verdict: Verdict) -> None:
-    """Keep the LLM's verdict with the answer and show it: the reference (or a group's board) is
-    edited in place; once the learner has rated, the feedback comes as a message of its own."""
-    await core.store.set_verdict(answer_id, verdict)
+    """Show the LLM's verdict: the reference (or a group's board) is edited in place; once the
+    learner has rated, the feedback comes as a message of its own."""
     if core.later is None:
         return
     if turn.is_group:
@@ -266,7 +293,17 @@ def rating_buttons(turn: Turn, ask_id: int, suggested: int | None = None) -> tup
 
 # --- rating -----------------------------------------------------------------------------------
 
-async def rate(core: Core, turn: Turn, arg: str) -> list[Reply]:
+@dataclass
+class Rated:
+    ask: dict
+    answer: dict
+    grade: srs.Grade
+    text: str  # "Saved: Good. This question comes back on …"
+
+
+async def apply_rating(core: Core, turn: Turn, arg: str) -> Rated | list[Reply]:
+    """A rating button ("<ask id>:<grade>") applied to the presser's own answer, FSRS updated;
+    the toast to show instead when the press is stale, forged, early or repeated."""
     ask_text, _, grade_text = arg.partition(":")
     ask_id = _ask_id(ask_text)
     if turn.ask is not None and turn.ask["id"] == ask_id:  # the usual case: the newest question
@@ -289,14 +326,20 @@ async def rate(core: Core, turn: Turn, arg: str) -> list[Reply]:
     days = (local_date(review.due, turn.tz) - local_date(turn.now, turn.tz)).days
     text = turn.t("rated", grade=turn.t(f"grade_{grade.value}"),
                   due=i18n.format_date(local_date(review.due, turn.tz), turn.lang), days=days)
+    return Rated(ask, answer_row, grade, text)
+
+
+async def rate(core: Core, turn: Turn, arg: str) -> list[Reply]:
+    rated = await apply_rating(core, turn, arg)
+    if isinstance(rated, list):
+        return rated
     if turn.is_group:
-        return [await reference(core, turn, ask, None, None), Reply(text, toast=True)]
-    question = core.question(answer_row["question_id"])
-    follow_up = next_follow_up(core, question)
+        return [await reference(core, turn, rated.ask, None, None), Reply(rated.text, toast=True)]
+    follow_up = next_follow_up(core, core.question(rated.answer["question_id"]))
     buttons = [Button(turn.t("button_next"), "next")]
     if follow_up is not None:
-        buttons.insert(0, Button(turn.t("button_follow_up"), f"follow:{ask['id']}"))
-    return [Reply(text, (tuple(buttons),))]
+        buttons.insert(0, Button(turn.t("button_follow_up"), f"follow:{rated.ask['id']}"))
+    return [Reply(rated.text, (tuple(buttons),))]
 
 
 def _ask_id(text: str) -> int | None:

@@ -26,13 +26,18 @@ TOPICS = {
 }
 
 
-def write_bank(folder: Path, topics: dict = TOPICS, plans: bool = True) -> Path:
+def write_bank(folder: Path, topics: dict = TOPICS, plans: bool = True, follow_ups: int = 0) -> Path:
+    """A small bank; `follow_ups`: how many follow-ups (追问) each question gets."""
     folder.mkdir(parents=True, exist_ok=True)
     for slug, (title, title_en, questions) in topics.items():
         data = {"topic": slug, "title": title, "title_en": title_en, "questions": [
             {"id": f"{slug}-{i:03d}", "q": f"{q}？", "difficulty": 1 + (i - 1) % 3, "answer": f"{q}：{ANSWER}",
              "key_points": [{"text": f"{q} 要点一", "terms": [q[:12]]}, {"text": "要点二", "terms": ["要点二", "second"]},
                             {"text": "要点三", "terms": ["要点三"]}],
+             "follow_ups": [{"q": f"追问{n}：{q}的细节是什么？", "answer": f"追问{n}的参考答案：{ANSWER[:60]}",
+                             "key_points": [{"text": f"细节{n}甲", "terms": [f"细节{n}甲"]},
+                                            {"text": f"细节{n}乙", "terms": [f"细节{n}乙"]}]}
+                            for n in range(1, follow_ups + 1)],
              "tags": ["test"], "source": [f"seed 001 L{i}"]}
             for i, q in enumerate(questions, start=1)]}
         (folder / f"{slug}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")

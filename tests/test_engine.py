@@ -245,8 +245,11 @@ async def test_history_lists_latest_answers_with_ratings(engine):
     await p.say("另一个答案")
     [history] = await p.say("/history")
     lines = history.text.splitlines()[1:]
-    assert "什么是检索增强生成" in lines[0] and "未打分" in lines[0]
-    assert "什么是自注意力" in lines[1] and "模糊" in lines[1]
+    assert "什么是检索增强生成" in lines[0] and "未打分" in lines[0] and "你的答案：另一个答案" in lines[1]
+    assert "什么是自注意力" in lines[2] and "模糊" in lines[2] and "要点" in lines[2]
+    assert button_data(history, "q:") == ["q:rag-001", "q:attention-001"]  # try each again
+    [again] = await p.press("q:attention-001")
+    assert "什么是自注意力？" in again.text and "📌 指定" in again.text
 
 
 async def test_plan_drives_new_questions_week_by_week(engine, clock):
