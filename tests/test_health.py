@@ -158,6 +158,20 @@ def test_the_running_bot_serves_healthz_and_says_when_it_stopped(tmp_path):
     assert done.returncode == 1 and json.loads(done.stdout)["reason"].startswith("the bot stopped at")
 
 
+def test_a_health_port_in_use_stops_the_bot_with_a_clear_message(tmp_path):
+    bank = write_bank(tmp_path / "content")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "config.toml").write_text(f'[bot]\ncontent_dir = "{bank}"\n[health]\nport = {port}\n',
+                                              encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "quizbot.cli", "run"], input="/help\n", capture_output=True,
+                              text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and f"[health] cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr and "/subscribe" not in done.stdout
+
+
 async def test_updates_replies_and_pushes_are_counted_in_the_log(engine, store, clock, caplog):
     caplog.set_level(logging.INFO, logger="quizbot.counters")
     platform = RecordingPlatform()
@@ -198,12 +212,16 @@ def _incoming(someone, text: str):
 
 
 class Stuck:
-    """A platform that never answers: a push to it lasts as long as the test."""
+    """A platform that answers only when released: a push to it lasts as long as the test wants."""
 
     platform = "test"
 
+    def __init__(self):
+        self.released = asyncio.Event()
+
     async def send(self, chat, reply):
-        await asyncio.Event().wait()
+        await self.released.wait()
+        return "1"
 
 
 async def test_a_push_that_never_ends_leaves_the_heartbeat_beating(engine, store, tmp_path, monkeypatch):
@@ -213,8 +231,9 @@ async def test_a_push_that_never_ends_leaves_the_heartbeat_beating(engine, store
     due = utc_now() - timedelta(minutes=1)                       # due a minute ago, by the real clock
     await store.write("UPDATE chats SET next_push_utc = ?, push_time = ?", utc_text(due),
                       due.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M"))
-    delivery = Delivery(store, engine, {"test": Stuck()}, POLICY)
-    upkeep = Upkeep(delivery, [Stuck()])
+    stuck = Stuck()
+    delivery = Delivery(store, engine, {"test": stuck}, POLICY)
+    upkeep = Upkeep(delivery, [stuck])
     await upkeep.beat()
     first = (await store.one("SELECT beat_at FROM heartbeats"))[0]
     push = asyncio.create_task(upkeep.push_tick())              # the start-up tick, as `quizbot run` does
@@ -226,7 +245,8 @@ async def test_a_push_that_never_ends_leaves_the_heartbeat_beating(engine, store
         assert read_health(tmp_path / "quizbot.db")[0]
     finally:
         scheduler.shutdown(wait=False)
-        push.cancel()
+        stuck.released.set()
+    assert (await push).sent == 1
 
 
 @pytest.fixture(autouse=True)
