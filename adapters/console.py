@@ -34,6 +34,7 @@ class ConsoleAdapter:
         self.closed = asyncio.Event()
         self._buttons: list[str] = []  # data of the buttons on screen, numbered from 1
         self._colour = stdout.isatty()
+        self.lines = 0  # lines read so far
 
     async def start(self, handler: Handler) -> None:
         loop = asyncio.get_running_loop()
@@ -56,6 +57,7 @@ class ConsoleAdapter:
     async def _serve(self, handler: Handler, lines: asyncio.Queue) -> None:
         self._prompt()
         while (line := await lines.get()) is not None:
+            self.lines += 1
             incoming = self.parse(line.rstrip("\r\n"))
             if incoming is not None:
                 for reply in await handler(incoming):

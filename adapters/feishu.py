@@ -32,6 +32,7 @@ from lark_oapi.api.im.v1 import (P2ImChatAccessEventBotP2pChatEnteredV1, P2ImCha
 from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger, P2CardActionTriggerResponse
 
 from bot.config import ConfigError, FeishuSettings
+from bot.health import metrics
 from bot.i18n import t
 from bot.markup import plain
 from bot.models import Chat, ChatUnreachable, Incoming, Reply, User
@@ -260,6 +261,7 @@ class FeishuAdapter:
                 await self._handler(Incoming(incoming.chat, incoming.user, "left"))
                 return
             except Exception:
+                metrics.count("replies_failed")
                 log.exception("could not deliver a reply to Feishu chat %s", incoming.chat.id)
 
     @staticmethod

@@ -167,7 +167,9 @@ class FeishuApi:
         def request():
             return (CreateFileRequest.builder().request_body(
                 CreateFileRequestBody.builder().file_type("stream").file_name(name)
-                .file(io.BytesIO(data)).build()).build())
+                # a file part with a name: a nameless part is a text field to multipart readers, and binary
+                # files (an .apkg) are not text
+                .file((name, io.BytesIO(data), "application/octet-stream")).build()).build())
         response = await self.call("files", self.client.im.v1.file.create, request)
         return response.data.file_key
 

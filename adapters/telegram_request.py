@@ -10,6 +10,7 @@ Responses are decoded with orjson when it is installed (`pip install 'quizbot[fa
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 from urllib.parse import urlencode
 
@@ -87,7 +88,17 @@ class AiohttpRequest(BaseRequest):
         except TelegramError:
             raise
         except aiohttp.ClientError as e:
-            raise NetworkError(f"aiohttp.{type(e).__name__}: {e}") from e
+            raise NetworkError(f"aiohttp.{type(e).__name__}: {_reason(e, url)}") from e
+
+
+def _reason(error: aiohttp.ClientError, url: str) -> str:
+    """What went wrong, in the words people know ("Connection refused"), never with the URL (it
+    holds the token)."""
+    cause = getattr(error, "os_error", None)
+    number = getattr(cause, "errno", None)
+    if isinstance(error, aiohttp.ClientConnectorError) and number:  # name look-ups have negative numbers
+        return f"cannot connect to {error.host}:{error.port}: {os.strerror(number) if number > 0 else cause.strerror}"
+    return str(error).replace(url, "<Bot API URL>")
 
 
 def _timeout(read: float | None, write: float | None, connect: float | None, pool: float | None) -> aiohttp.ClientTimeout:

@@ -12,6 +12,8 @@ from telegram import Update
 from telegram.error import BadRequest, NetworkError
 from telegram.ext import AIORateLimiter, ExtBot
 
+from bot.health import metrics
+
 log = logging.getLogger("adapters.telegram")
 # Loggers whose records could carry the token: PTB's (the API URL at DEBUG) and the HTTP client's.
 _SENSITIVE_LOGGERS = ("telegram", "telegram.Bot", "telegram.ext", "telegram.ext.ExtBot", "telegram.ext.Application",
@@ -90,19 +92,29 @@ def decodable(raw, bot) -> dict | None:
     except Exception as e:
         update_id = raw.get("update_id") if isinstance(raw, dict) else None
         kinds = sorted(k for k in raw if k != "update_id") if isinstance(raw, dict) else type(raw).__name__
+        metrics.count("updates_skipped")
         log.warning("telegram: skipped update %s (%s), which this version of python-telegram-bot cannot decode (%s)",
                     update_id, kinds, type(e).__name__)
         return {"update_id": update_id} if isinstance(update_id, int) and not isinstance(update_id, bool) else None
 
 
+_SENT_FIELDS = ("message_id", "date", "chat", "message_thread_id")
+
+
 class TolerantBot(ExtBot):
     """Decodes getUpdates results one update at a time: PTB decodes a batch as a whole and, when
-    one update fails, refetches the same batch forever (one CRITICAL log line each time)."""
+    one update fails, refetches the same batch forever (one CRITICAL log line each time).
+
+    A message the bot sent comes back with only its id, date, chat and topic: the adapter uses
+    nothing else, and decoding the rest (text, entities, keyboard, sender) was a tenth of the
+    CPU a pushed message costs."""
 
     async def _post(self, endpoint: str, data=None, **kwargs):
         result = await super()._post(endpoint, data, **kwargs)
         if endpoint == "getUpdates" and isinstance(result, list):
             result = [u for u in (decodable(raw, self) for raw in result) if u is not None]
+        elif endpoint.startswith("send") and isinstance(result, dict) and "message_id" in result:
+            result = {name: result[name] for name in _SENT_FIELDS if name in result}
         return result
 
 

@@ -68,11 +68,13 @@ class PushSettings(Section):
     """How the daily push fans out. Rates sit below the platforms' limits (Telegram ~30 msg/s,
     Feishu ~50 req/s) so interactive replies always have room next to a big push."""
 
-    telegram_per_second: float = Field(default=25, gt=0)
+    telegram_per_second: float = Field(default=25, gt=0)   # for the token: every process together
+    telegram_paid_per_second: float = Field(default=950, gt=0, le=1000)  # with [telegram] paid_broadcast
     feishu_per_second: float = Field(default=40, gt=0)
     console_per_second: float = Field(default=1000, gt=0)
-    in_flight: int = Field(default=16, ge=1, le=256)       # sends under way at once (the repeat window after a crash)
-    lease_seconds: float = Field(default=120, gt=0)        # a claim older than this is taken over and retried
+    in_flight: int = Field(default=0, ge=0, le=256)        # sends under way at once (the repeat window after a
+                                                           # crash); 0: follow the pace (bot/delivery.py in_flight_for)
+    lease_seconds: float = Field(default=120, gt=0)        # a stopped worker's claims are taken over after this
     max_attempts: int = Field(default=8, ge=1)
     digest_weekday: int = Field(default=7, ge=1, le=7)     # ISO weekday of the weekly digest (7 = Sunday)
     digest_time: str = "20:00"
@@ -105,6 +107,7 @@ class TelegramSettings(Section):
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     webhook_secret: SecretStr = SecretStr("")
     messages_per_second: float = Field(default=30, ge=0)  # overall pace (Telegram's limit); 0 = none, e.g. a local Bot API server
+    paid_broadcast: bool = False  # pushes and digests with allow_paid_broadcast, at [push] telegram_paid_per_second: Stars
 
     @property
     def enabled(self) -> bool:

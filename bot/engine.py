@@ -7,6 +7,10 @@ Each feature lives in its own module and works on a Turn with the shared Core:
   bot/info.py         welcome, help, topics, stats, history, leaderboard
   bot/preferences.py  daily push, nudges, language, study plan
   bot/scheduled.py    the daily question and the weekly digest
+  bot/mock.py         mock interviews
+  bot/browse.py       /q and /search
+  bot/account.py      one learner across platforms (/link, /unlink)
+  bot/data_out.py     your data out: /export (files built by bot/export.py)
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Awaitable, Callable
 
-from . import i18n, info, preferences, quiz, scheduled
+from . import account, browse, data_out, i18n, info, mock, preferences, quiz, scheduled
 from .content import Bank
 from .grader import Grader
 from .i18n import t
@@ -33,13 +37,18 @@ COMMANDS: dict[str, Command] = {
     "start": info.start, "help": info.help, "topics": info.topics, "topic": quiz.topic,
     "next": quiz.next_question, "skip": quiz.skip, "answer": quiz.reveal, "a": quiz.answer,
     "stats": info.stats, "history": info.history, "leaderboard": info.leaderboard,
+    "export": data_out.export_command,
     "subscribe": preferences.subscribe, "unsubscribe": preferences.unsubscribe, "settings": preferences.settings,
     "plan": preferences.plan, "lang": preferences.lang, "nudge": preferences.nudge,
+    "mock": mock.command, "q": browse.question, "search": browse.search,
+    "link": account.link, "unlink": account.unlink,
 }
 # Commands that change a group's shared settings: only its admins may run them there.
 ADMIN_COMMANDS = {"subscribe", "unsubscribe", "plan", "lang", "nudge"}
 # Buttons that are not commands: they act on one question the bot asked.
-BUTTONS: dict[str, Command] = {"rate": quiz.rate, "follow": quiz.follow_up}
+BUTTONS: dict[str, Command] = {"rate": quiz.rate, "follow": quiz.follow_up, "mrate": mock.rate, "mskip": mock.skip}
+# In a mock interview, answering and revealing keep the reference for the summary.
+IN_MOCK = {quiz.answer: mock.answer, quiz.reveal: mock.reveal, quiz.skip: mock.skip}
 # Buttons that act on the chat's open question, named by its ask id.
 OPEN_QUESTION_BUTTONS = {"reveal": quiz.reveal, "skip": quiz.skip}
 
@@ -112,7 +121,7 @@ class Engine:
                         turn.chat["key"], turn.chat["user_key"])
             return [Reply(turn.t("not_yours"), toast=msg.kind == "button")]
         if msg.kind == "text":
-            return await quiz.answer(core, turn, msg.value)
+            return await self._answering(turn, quiz.answer)(core, turn, msg.value)
         if msg.kind == "button":
             return await self.press(turn, msg.value)
         return await self.command(turn, msg.value.lower(), msg.args)
@@ -123,7 +132,7 @@ class Engine:
             return [Reply(turn.t("unknown_command", command=short(name)))]
         if turn.is_group and name in ADMIN_COMMANDS and not turn.msg.is_admin:
             return [Reply(turn.t("admin_only"))]
-        return await handler(self.core, turn, args.strip())
+        return await self._answering(turn, handler)(self.core, turn, args.strip())
 
     async def press(self, turn: Turn, data: str) -> list[Reply]:
         """Buttons carry "command", "command:argument", or a button name and the ask it acts on."""
@@ -134,8 +143,12 @@ class Engine:
             ask, _ = quiz.open_question(turn)
             if ask is None or str(ask["id"]) != arg:
                 return [Reply(turn.t("stale_button"))]
-            return await OPEN_QUESTION_BUTTONS[name](self.core, turn, "")
+            return await self._answering(turn, OPEN_QUESTION_BUTTONS[name])(self.core, turn, "")
         return await self.command(turn, name, arg)
+
+    @staticmethod
+    def _answering(turn: Turn, handler: Command) -> Command:
+        return IN_MOCK.get(handler, handler) if mock.active(turn) else handler
 
     # --- scheduled messages (for bot/delivery.py) ------------------------------------------
 

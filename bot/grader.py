@@ -18,6 +18,7 @@ from typing import Awaitable, Callable
 from pydantic import BaseModel, Field, ValidationError
 
 from .grading import Verdict, grade_locally
+from .health import metrics
 from .models import Question
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class LlmGrader:
                 {"role": "user", "content": content}]
 
     async def grade(self, question: Question, answer: str, lang: str) -> Verdict | None:
+        metrics.count("grader_calls")
         try:
             response = await self.client.chat.completions.create(
                 model=self.settings.model, messages=self.request(question, answer, lang),
@@ -80,6 +82,7 @@ class LlmGrader:
             content = (response.choices[0].message.content or "") if response.choices else ""
             return self.parse(content, len(question.key_points))
         except Exception as e:  # openai.APIError and friends, time-outs, unusable replies
+            metrics.count("grader_fallbacks")
             log.warning("grader: the LLM's verdict on %s is unusable (%s: %s); the local verdict stands",
                         question.id, type(e).__name__, _brief(e))
             return None

@@ -28,15 +28,21 @@ MESSAGES: dict[str, dict[str, str]] = {
               "- /skip 跳过当前题\n"
               "- /a 答案 在群里作答（也可以直接回复题目消息）\n"
               "- /stats 学习统计\n"
-              "- /history 最近的作答\n"
+              "- /history 最近的作答（你写的答案和重做按钮）\n"
+              "- /mock rag 5 模拟面试：连续 5 题，带追问，最后一起看参考答案；/mock stop 结束\n"
+              "- /q rag-001 按题号再做一道题\n"
+              "- /search KV cache 按关键词找题\n"
               "- /leaderboard 群内本周排行\n"
+              "- /export 导出你的作答记录（CSV 和 JSON 文件）\n"
+              "- /export anki 把弱项题导出为 Anki 卡组；/export anki rag 导出一个主题\n"
               "- /plan 选择学习计划\n"
               "- /subscribe 09:00 Asia/Shanghai 订阅每日一题\n"
               "- /unsubscribe 取消每日推送\n"
               "- /settings 查看设置\n"
               "- /nudge on|off 每日推送时提醒还有几道到期复习\n"
-              "- /lang en 切换语言（zh / en）\n\n"
-              "出题后直接发送你的答案即可。",
+              "- /lang en 切换语言（zh / en）\n"
+              "- /link 关联 Telegram 与飞书账号，合并学习记录；/unlink 取消\n\n"
+              "出题后直接发送你的答案即可，我会标出你覆盖了哪些要点。",
         "en": "**Commands**\n"
               "- /next next question (due reviews first, then new ones)\n"
               "- /topics all topics with your progress\n"
@@ -45,15 +51,21 @@ MESSAGES: dict[str, dict[str, str]] = {
               "- /skip skip the current question\n"
               "- /a ANSWER answer in a group (or reply to the question message)\n"
               "- /stats your statistics\n"
-              "- /history your latest answers\n"
+              "- /history your latest answers (what you wrote, and a retry button)\n"
+              "- /mock rag 5 a mock interview: 5 questions in a row with follow-ups, references at the end; /mock stop ends it\n"
+              "- /q rag-001 a question again, by its id\n"
+              "- /search KV cache find questions by keyword\n"
               "- /leaderboard this week's ranking in a group\n"
+              "- /export your answers as CSV and JSON files\n"
+              "- /export anki your weak questions as an Anki deck; /export anki rag a whole topic\n"
               "- /plan choose a study plan\n"
               "- /subscribe 09:00 Europe/London daily question\n"
               "- /unsubscribe stop the daily question\n"
               "- /settings show your settings\n"
               "- /nudge on|off say with the daily question how many more reviews are due\n"
-              "- /lang zh switch language (zh / en)\n\n"
-              "After a question, just send your answer.",
+              "- /lang zh switch language (zh / en)\n"
+              "- /link join your Telegram and Feishu accounts into one history; /unlink splits them\n\n"
+              "After a question, just send your answer: I'll mark which key points it covered.",
     },
     "unknown_command": {
         "zh": "我不认识命令 /{command}。发送 /help 查看全部命令。",
@@ -106,6 +118,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I only read text messages. Send /next for a question.",
     },
     "file_failed": {"zh": "（文件 {name} 发送失败，请稍后再试。）", "en": "(The file {name} could not be sent; please try again later.)"},
+    "mock_private_only": {
+        "zh": "模拟面试只在私聊中进行：请私聊我发送 /mock。",
+        "en": "Mock interviews run in a private chat only: send me /mock privately.",
+    },
+    "mock_intro": {
+        "zh": "🎤 **模拟面试**开始：{topic}，共 {total} 道题。像真正的面试一样作答，面试官会追问；参考答案在结束时一起看（也可以随时点「看答案」）。/mock stop 提前结束。",
+        "en": "🎤 **Mock interview**: {topic}, {total} questions. Answer as you would in the room; the interviewer follows up. References come at the end (or tap \"Show answer\" any time). /mock stop ends early.",
+    },
+    "mock_all_topics": {"zh": "全部主题", "en": "all topics"},
+    "mock_question": {"zh": "🎤 第 {number}/{total} 题 · 【{topic}】\n\n面试官：{q}", "en": "🎤 Question {number}/{total} · [{topic}]\n\nInterviewer: {q}"},
+    "mock_follow_up": {"zh": "🎯 追问（第 {number} 题）\n\n面试官：{q}", "en": "🎯 Follow-up (question {number})\n\nInterviewer: {q}"},
+    "mock_answered": {
+        "zh": "已记下。先凭感觉给自己打个分（标 ✓建议 的是按要点覆盖的建议），然后继续：",
+        "en": "Noted. Rate yourself on it (✓ marks what your key points suggest), then we go on:",
+    },
+    "mock_under_way": {
+        "zh": "模拟面试进行中：已问 {done}/{total} 道题。",
+        "en": "A mock interview is under way: {done} of {total} questions asked.",
+    },
+    "mock_none": {"zh": "现在没有进行中的模拟面试。", "en": "There's no mock interview under way."},
+    "mock_bad_count": {"zh": "题数请用 1 到 {limit} 之间的数字，例如 /mock rag 5。", "en": "Use a number of questions from 1 to {limit}, e.g. /mock rag 5."},
+    "mock_bad_topic": {
+        "zh": "没有找到唯一的主题「{query}」。发送 /topics 查看主题名，例如 /mock rag 5。",
+        "en": "I can't find one topic called \"{query}\". Send /topics for their names, e.g. /mock rag 5.",
+    },
+    "mock_summary": {"zh": "**模拟面试小结**", "en": "**Mock interview summary**"},
+    "mock_summary_early": {"zh": "**模拟面试小结**（提前结束）", "en": "**Mock interview summary** (ended early)"},
+    "mock_line": {"zh": "{prefix}{q} — 要点 {hit}/{total} · {rating} `{id}`", "en": "{prefix}{q} — {hit}/{total} key points · {rating} `{id}`"},
+    "mock_missed": {"zh": "   漏掉：{points}", "en": "   missed: {points}"},
+    "mock_skipped": {"zh": "跳过", "en": "skipped"},
+    "mock_review": {"zh": "接下来复习：{ids}（间隔重复会把它们排回来）", "en": "Review next: {ids} (spaced repetition will bring them back)"},
+    "mock_all_good": {"zh": "每道题都答得不错，继续保持！", "en": "Every answer went well: keep it up!"},
+    "mock_footer": {"zh": "最需要加强的主题：{topic}（/topic {slug}）\n{advice}", "en": "Weakest topic: {topic} (/topic {slug})\n{advice}"},
+    "mock_empty": {"zh": "这场模拟面试还没有作答，已结束。", "en": "That mock interview had no answers yet; it's over."},
+    "button_mock": {"zh": "模拟面试", "en": "Mock interview"},
+    "button_mock_again": {"zh": "再来一场", "en": "Another one"},
+    "button_mock_continue": {"zh": "继续", "en": "Continue"},
+    "button_mock_stop": {"zh": "结束面试", "en": "End interview"},
+    "follow_up_tag": {"zh": "追问 · ", "en": "follow-up · "},
     "reason_follow_up": {"zh": "🎯 面试官追问 · ", "en": "🎯 Follow-up · "},
     "button_follow_up": {"zh": "追问", "en": "Follow-up"},
     "no_follow_up": {
@@ -191,12 +242,133 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "还没有作答记录。发送 /next 开始第一题吧！",
         "en": "No answers yet. Send /next for your first question!",
     },
-    "chart_title": {"zh": "Mastery by topic", "en": "Mastery by topic"},  # ASCII: chart fonts may lack CJK glyphs
+    # The /stats chart: drawn in English when no font on the machine can draw Chinese (bot/stats.py).
+    "chart_title": {"zh": "各主题掌握情况", "en": "Mastery by topic"},
+    "chart_questions": {"zh": "题数", "en": "questions"},
+    "chart_answered": {"zh": "已答", "en": "answered"},
+    "chart_mastered": {"zh": "已掌握（21 天以上）", "en": "mastered (21+ days)"},
+    "chart_calendar": {"zh": "近 {weeks} 周学习日历：共 {answers} 次作答", "en": "Study days, last {weeks} weeks: {answers} answers"},
+    "chart_weekdays": {"zh": "周一 周二 周三 周四 周五 周六 周日", "en": "Mon Tue Wed Thu Fri Sat Sun"},
+    "chart_months": {"zh": "1月 2月 3月 4月 5月 6月 7月 8月 9月 10月 11月 12月",
+                     "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec"},
+    # /export (bot/data_out.py)
+    "export_usage": {
+        "zh": "用法：/export 导出作答记录（CSV 和 JSON）；/export csv 或 /export json 只要一种；"
+              "/export anki 导出弱项题的 Anki 卡组；/export anki 主题 导出整个主题，例如 /export anki rag。",
+        "en": "Usage: /export sends your answers as CSV and JSON; /export csv or /export json just one of them; "
+              "/export anki an Anki deck of your weak questions; /export anki TOPIC a whole topic, e.g. /export anki rag.",
+    },
+    "export_private_only": {
+        "zh": "你的作答记录只发到私聊里：请在和我的私聊中发送 /export。（整个主题的卡组可以在群里导出，例如 /export anki rag）",
+        "en": "Your answers are only sent in a private chat: send /export to me directly. "
+              "(A whole topic's deck works in a group too, e.g. /export anki rag.)",
+    },
+    "export_empty": {
+        "zh": "还没有可以导出的作答记录。先答几道题吧！",
+        "en": "There's nothing to export yet: answer a few questions first!",
+    },
+    "export_history": {
+        "zh": "📦 你的作答记录：{answers} 次作答，{questions} 道题。CSV 可以用表格软件打开，JSON 便于程序读取。"
+              "每行有题号、题目、你的答案、命中的要点、自评、时间和下次复习时间。",
+        "en": "📦 Your history: {answers} answers to {questions} questions. The CSV opens in any spreadsheet, the JSON "
+              "suits programs. Each row has the question id, the question, your answer, the key points you hit, "
+              "your rating, the time and the next review.",
+    },
+    "export_topic_unknown": {
+        "zh": "没有找到主题「{query}」。选一个主题导出 Anki 卡组：",
+        "en": "I couldn't find the topic \"{query}\". Pick a topic to export as an Anki deck:",
+    },
+    "export_topic_ambiguous": {
+        "zh": "「{query}」能对上好几个主题，选一个导出：",
+        "en": "\"{query}\" matches several topics. Pick one to export:",
+    },
+    "export_anki_topic": {
+        "zh": "🗂 「{topic}」的 Anki 卡组：{questions} 道题和 {follow_ups} 道追问。正面是题目，背面是参考答案和要点；"
+              "以后再导入会更新已有的卡，不会重复。",
+        "en": "🗂 An Anki deck of \"{topic}\": {questions} questions and {follow_ups} follow-ups. Front: the question; "
+              "back: the reference answer and key points. Importing a later export updates these cards instead of "
+              "duplicating them.",
+    },
+    "export_anki_weak": {
+        "zh": "🗂 你的弱项 Anki 卡组：{count} 道题。弱项指最近一次自评为「不会」或「模糊」，或记忆稳定度不足 {days} 天的题"
+              "（最弱的在前）。以后再导入会更新已有的卡，不会重复。",
+        "en": "🗂 An Anki deck of your weak questions: {count}. Weak means your last rating was Again or Hard, or your "
+              "memory of it is good for less than {days} days (weakest first). Importing a later export updates these "
+              "cards instead of duplicating them.",
+    },
+    "export_no_weak": {
+        "zh": "目前没有弱项题（最近一次自评为「不会」或「模糊」，或记忆稳定度不足 {days} 天的题）。"
+              "可以导出整个主题，例如 /export anki rag：",
+        "en": "You have no weak questions right now (last rated Again or Hard, or remembered for less than {days} days). "
+              "You can export a whole topic instead, e.g. /export anki rag:",
+    },
+    "export_nothing_rated": {
+        "zh": "你还没有给任何题打过分，所以还没有弱项。可以导出整个主题，例如 /export anki rag：",
+        "en": "You haven't rated any question yet, so there are no weak ones. You can export a whole topic, "
+              "e.g. /export anki rag:",
+    },
+    "export_weak_deck": {"zh": "弱项", "en": "Weak spots"},
+    "export_points_title": {"zh": "要点", "en": "Key points"},
+    "export_deck_description": {
+        "zh": "quizbot 大模型面试题。正面是题目，背面是参考答案和要点。",
+        "en": "quizbot LLM interview questions. Front: the question; back: the reference answer and key points.",
+    },
+    # Telegram's bot profile: the description (≤ 512 characters) shows in an empty chat, the short one (≤ 120) on the profile
+    "bot_description": {
+        "zh": "大模型面试出题官：每天一道面试题，你用自己的话作答，我给出参考答案和要点，你给自己打分；"
+              "答得不好的题会按间隔重复再回来。题库覆盖 RAG、注意力机制、微调、RLHF、推理部署等主题。点「开始」来第一题。",
+        "en": "A quizmaster for LLM engineering interviews: one question a day, you answer in your own words, I show a "
+              "reference answer with its key points and you rate yourself; weak questions come back on a spaced-repetition "
+              "schedule. Topics from RAG and attention to fine-tuning, RLHF and serving. Tap Start for your first question.",
+    },
+    "bot_short_description": {
+        "zh": "每天一道大模型面试题：作答、对照要点自评、按间隔重复复习。",
+        "en": "One LLM interview question a day: answer, check the key points, review with spaced repetition.",
+    },
     "image_saved": {"zh": "📊 图表已保存到 {path}", "en": "📊 Chart saved to {path}"},
     "file_saved": {"zh": "📎 文件已保存到 {path}", "en": "📎 File saved to {path}"},
     "save_failed": {"zh": "⚠️ 无法保存 {path}：{error}", "en": "⚠️ Could not save {path}: {error}"},
     "send_failed": {"zh": "⚠️ 这条回复无法显示（{error}），请继续。", "en": "⚠️ That reply could not be shown ({error}); carry on."},
-    "history": {"zh": "**最近的作答**\n{lines}", "en": "**Your latest answers**\n{lines}"},
+    "history": {"zh": "**最近的作答**\n{lines}\n\n点按钮可以重做对应的题。", "en": "**Your latest answers**\n{lines}\n\nTap a button to try that question again."},
+    "history_line": {"zh": "{number}. {day} {title} — {rating}\n   你的答案：{answer}", "en": "{number}. {day} {title} — {rating}\n   you wrote: {answer}"},
+    "history_revealed": {"zh": "（直接看了答案）", "en": "(looked at the answer)"},
+    "button_retry": {"zh": "重做 {number}", "en": "Retry {number}"},
+    "search_usage": {"zh": "要找什么？例如 /search KV cache 或 /search 位置编码。", "en": "What should I look for? E.g. /search KV cache or /search position encoding."},
+    "search_none": {"zh": "没有找到和「{query}」相关的题。换个说法试试，或发送 /topics 按主题浏览。", "en": "No question matches \"{query}\". Try other words, or browse with /topics."},
+    "search_found": {"zh": "和「{query}」相关的 {count} 道题，点一道马上作答：", "en": "{count} questions match \"{query}\". Tap one to answer it now:"},
+    "q_usage": {"zh": "请给出题号，例如 /q rag-001（/history 和 /search 里能看到题号）。", "en": "Give a question id, e.g. /q rag-001 (/history and /search show them)."},
+    "q_unknown": {"zh": "没有题号为「{id}」的题。你是不是想找：", "en": "There's no question \"{id}\". Did you mean:"},
+    "link_private_only": {
+        "zh": "关联账号只能在私聊中进行（群里的验证码所有人都看得见）。请私聊我发送 /link。",
+        "en": "Linking accounts works in a private chat only (a code shown in a group is seen by all). Send me /link privately.",
+    },
+    "link_code": {
+        "zh": "你的一次性关联码：`{code}`（{minutes} 分钟内有效，只能用一次）。\n在另一个平台上私聊我发送 /link {code}，两边的学习记录就会合并成一份。",
+        "en": "Your one-time link code: `{code}` (valid {minutes} minutes, single use).\nOn the other platform, send me /link {code} in a private chat and your two histories become one.",
+    },
+    "link_bad_code": {
+        "zh": "这个关联码不对或已过期。在原来的平台上发送 /link 重新获取一个。",
+        "en": "That code is wrong or has expired. Send /link on the other platform for a new one.",
+    },
+    "link_too_many": {
+        "zh": "尝试次数太多了，请一小时后再试。",
+        "en": "Too many tries: please wait an hour and try again.",
+    },
+    "link_same": {"zh": "这两个账号已经是同一份学习记录了。", "en": "Those accounts already share one history."},
+    "link_other_platform": {
+        "zh": "请在另一个平台（例如飞书 ↔ Telegram）上使用这个关联码。",
+        "en": "Use the code on the other platform (e.g. Feishu ↔ Telegram).",
+    },
+    "link_done": {
+        "zh": "✅ 已关联：两边的学习记录合并为一份（并入 {answers} 条作答）。今后在任一平台学习都算同一个人；/unlink 可以再分开。",
+        "en": "✅ Linked: your two histories are now one ({answers} answers joined). Study on either platform as one learner; /unlink splits them again.",
+    },
+    "unlink_none": {"zh": "这个账号没有关联其他平台。", "en": "This account isn't linked to another platform."},
+    "unlink_done": {
+        "zh": "已取消关联：从现在起两边分开记录（已合并的历史保留在原来的学习记录里）。",
+        "en": "Unlinked: from now on each platform keeps its own history (what was joined stays with the original one).",
+    },
+    "reason_chosen": {"zh": "📌 指定 · ", "en": "📌 Chosen · "},
     "history_empty": {"zh": "还没有作答记录。", "en": "No answers yet."},
     "not_rated": {"zh": "未打分", "en": "not rated"},
     "removed_question": {"zh": "（已从题库移除）", "en": "(removed from the bank)"},
@@ -324,16 +496,21 @@ def format_date(day: date, lang: str) -> str:
 COMMAND_MENU: dict[str, tuple[tuple[str, str], ...]] = {
     "zh": (("next", "下一题"), ("topics", "全部主题与进度"), ("topic", "指定主题出题，如 /topic rag"),
            ("answer", "直接看参考答案"), ("skip", "跳过当前题"), ("a", "在群里作答：/a 你的答案"),
-           ("stats", "学习统计"), ("history", "最近的作答"), ("leaderboard", "本周排行"),
+           ("stats", "学习统计"), ("history", "最近的作答"), ("mock", "模拟面试，如 /mock rag 5"),
+           ("q", "按题号做题，如 /q rag-001"), ("search", "按关键词找题"), ("leaderboard", "本周排行"),
+           ("export", "导出作答记录；/export anki 导出 Anki 卡组"),
            ("plan", "选择学习计划"), ("subscribe", "订阅每日一题，如 /subscribe 09:00"),
            ("unsubscribe", "取消每日推送"), ("settings", "查看设置"), ("nudge", "到期复习提醒 on / off"),
-           ("lang", "切换语言 zh / en"),
+           ("lang", "切换语言 zh / en"), ("link", "关联另一平台的账号"), ("unlink", "取消账号关联"),
            ("help", "帮助"), ("start", "开始")),
     "en": (("next", "Next question"), ("topics", "Topics and progress"), ("topic", "A question on a topic: /topic rag"),
            ("answer", "Show the reference answer"), ("skip", "Skip this question"),
            ("a", "Answer in a group: /a your answer"), ("stats", "Your statistics"), ("history", "Latest answers"),
-           ("leaderboard", "This week's ranking"), ("plan", "Choose a study plan"),
+           ("mock", "A mock interview: /mock rag 5"), ("q", "A question by id: /q rag-001"),
+           ("search", "Find questions by keyword"), ("leaderboard", "This week's ranking"),
+           ("export", "Your answers as files; /export anki an Anki deck"), ("plan", "Choose a study plan"),
            ("subscribe", "Daily question, e.g. /subscribe 09:00"), ("unsubscribe", "Stop the daily question"),
            ("settings", "Your settings"), ("nudge", "Due-reviews reminder on / off"), ("lang", "Language zh / en"),
+           ("link", "Link your account on another platform"), ("unlink", "Undo the account link"),
            ("help", "Help"), ("start", "Start")),
 }

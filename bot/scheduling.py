@@ -30,7 +30,7 @@ def start_scheduler(delivery: Delivery, upkeep: Upkeep | None = None) -> AsyncIO
     if upkeep is not None:
         scheduler.add_job(upkeep.beat, "interval", seconds=BEAT_SECONDS, id="heartbeat",
                           next_run_time=now + timedelta(seconds=BEAT_SECONDS), coalesce=True, max_instances=1,
-                          misfire_grace_time=BEAT_SECONDS)
+                          misfire_grace_time=max(1, int(BEAT_SECONDS)))
         scheduler.add_job(upkeep.prune, "interval", hours=1, id="prune", next_run_time=now + timedelta(minutes=5),
                           coalesce=True, max_instances=1, misfire_grace_time=3600)
         scheduler.add_job(upkeep.hourly_counters, "interval", hours=1, id="counters",

@@ -95,13 +95,39 @@ MIGRATIONS: tuple[str, ...] = (
         stopped_at TEXT);           -- set by a clean shutdown
     CREATE INDEX deliveries_by_time ON deliveries (claimed_at);  -- pruning the ledger
     """,
+    """
+    CREATE TABLE mocks (            -- mock interviews: n questions in a row, one summary at the end
+        id INTEGER PRIMARY KEY, chat_key TEXT NOT NULL, user_key TEXT NOT NULL, topic TEXT,
+        total INTEGER NOT NULL, started_at TEXT NOT NULL, finished_at TEXT);
+    ALTER TABLE chats ADD COLUMN mock_id INTEGER;  -- the mock interview under way in the chat
+    ALTER TABLE asks ADD COLUMN mock_id INTEGER;   -- the mock interview an ask belongs to
+    CREATE TABLE links (            -- an identity on another platform → the learner it studies as
+        user_key TEXT PRIMARY KEY, learner_key TEXT NOT NULL, linked_at TEXT NOT NULL);
+    CREATE TABLE link_codes (code TEXT PRIMARY KEY, user_key TEXT NOT NULL, expires_at TEXT NOT NULL);
+    CREATE TABLE link_failures (user_key TEXT NOT NULL, at TEXT NOT NULL);
+    CREATE INDEX link_failures_by_user ON link_failures (user_key, at);
+    """,
+    """
+    -- The weekly digest reads only what is due, like the push: NULL until the digest tick works it out.
+    ALTER TABLE chats ADD COLUMN next_digest_utc TEXT;
+    CREATE INDEX chats_by_next_digest ON chats (next_digest_utc) WHERE subscribed = 1 AND paused = 0;
+    -- A chat that (re)subscribes, resumes or moves to another time zone gets its digest time anew.
+    CREATE TRIGGER chats_digest_anew AFTER UPDATE OF subscribed, paused, timezone ON chats
+    WHEN NEW.next_digest_utc IS NOT NULL AND (OLD.subscribed IS NOT NEW.subscribed OR OLD.paused IS NOT NEW.paused
+                                              OR OLD.timezone IS NOT NEW.timezone) BEGIN
+        UPDATE chats SET next_digest_utc = NULL WHERE key = NEW.key;
+    END;
+    CREATE TABLE pacing (           -- per platform: the send budget every bot process shares (bot/pacing.py)
+        key TEXT PRIMARY KEY, next_at REAL NOT NULL);  -- unix time up to which sends are reserved
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 _CHAT_COLUMNS = ("key", "platform", "is_group", "lang", "topic", "plan", "plan_started", "subscribed", "push_time",
-                 "timezone", "next_push_utc", "paused", "created_at", "user_key", "weekdays", "nudge", "thread")
+                 "timezone", "next_push_utc", "paused", "created_at", "user_key", "weekdays", "nudge", "thread", "mock_id")
 _ASK_COLUMNS = ("a.id AS ask_id, a.chat_key AS ask_chat, a.question_id AS ask_question, a.closed AS ask_closed, "
+                "a.mock_id AS ask_mock, "
                 "ans.id AS answer_id, ans.rating AS answer_rating, ans.text AS answer_text, cd.card AS answer_card")
 _ANSWER_JOINS = ("LEFT JOIN answers ans ON ans.ask_id = a.id AND ans.user_key = :user "
                  "LEFT JOIN cards cd ON cd.user_key = :user AND cd.question_id = a.question_id")
@@ -123,7 +149,7 @@ def _attempt_of(row, user_key: str) -> tuple[dict | None, dict | None, str | Non
     if row["ask_id"] is None:
         return None, None, None
     ask = {"id": row["ask_id"], "chat_key": row["ask_chat"], "question_id": row["ask_question"],
-           "closed": row["ask_closed"]}
+           "closed": row["ask_closed"], "mock_id": row["ask_mock"]}
     answer = None if row["answer_id"] is None else {
         "id": row["answer_id"], "ask_id": row["ask_id"], "user_key": user_key, "question_id": row["ask_question"],
         "rating": row["answer_rating"], "text": row["answer_text"]}
@@ -209,6 +235,9 @@ class Storage:
                 await self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
                 raise _unavailable(e) from e
+            except BaseException:  # cancelled while BEGIN ran on aiosqlite's thread: it may still begin
+                await asyncio.shield(self._rollback(always=True))
+                raise
             try:
                 yield self._db
                 await self._db.execute("COMMIT")
@@ -219,9 +248,14 @@ class Storage:
                 await self._rollback()
                 raise
 
-    async def _rollback(self) -> None:
-        if self._db.in_transaction:
-            await self._db.execute("ROLLBACK")
+    async def _rollback(self, always: bool = False) -> None:
+        """Roll back the open transaction. `always`: queue it even if none is open yet (aiosqlite
+        runs statements in order, so it follows a BEGIN still on its way)."""
+        if always or self._db.in_transaction:
+            try:
+                await self._db.execute("ROLLBACK")
+            except sqlite3.OperationalError:  # no transaction was open after all
+                pass
 
     async def one(self, sql: str, *params: Any) -> aiosqlite.Row | None:
         rows = await self.all(sql, *params)
@@ -275,23 +309,26 @@ class Storage:
 
     async def context(self, user_key: str, name: str, chat_key: str, platform: str, is_group: bool,
                       now: datetime) -> "Context":
-        """Everything an event needs in one query: the sender, the chat, the chat's newest question
-        and the sender's answer and FSRS card for it. Sender and chat are created on first contact."""
+        """Everything an event needs in one query: the learner the sender studies as (their own key,
+        or the one /link joined it to), the chat, the chat's newest question and the learner's
+        answer and FSRS card for it. Learner and chat are created on first contact."""
         row = await self.one(
-            "SELECT u.key AS user_found, u.name AS user_name, u.lang AS user_lang, "
-            f"{_ASK_COLUMNS}, c.* FROM (SELECT 1) "
-            "LEFT JOIN users u ON u.key = :user LEFT JOIN chats c ON c.key = :chat "
+            "SELECT me.key AS learner, u.key AS user_found, u.name AS user_name, u.lang AS user_lang, "
+            f"{_ASK_COLUMNS}, c.* FROM "
+            "(SELECT COALESCE((SELECT learner_key FROM links WHERE user_key = :user), :user) AS key) me "
+            "LEFT JOIN users u ON u.key = me.key LEFT JOIN chats c ON c.key = :chat "
             "LEFT JOIN asks a ON a.id = (SELECT MAX(id) FROM asks WHERE chat_key = :chat) "
-            f"{_ANSWER_JOINS}", {"user": user_key, "chat": chat_key})
+            f"{_ANSWER_JOINS.replace(':user', 'me.key')}", {"user": user_key, "chat": chat_key})
+        learner = row["learner"]
         if row["user_found"] is None or (name and row["user_name"] != name):
-            user = dict(await self.user(user_key, name, now))
+            user = dict(await self.user(learner, name, now))
         else:
-            user = {"key": user_key, "name": row["user_name"], "lang": row["user_lang"]}
+            user = {"key": learner, "name": row["user_name"], "lang": row["user_lang"]}
         if row["key"] is None:
             chat = dict(await self.chat(chat_key, platform, is_group, now))
         else:
             chat = {k: row[k] for k in row.keys() if k in _CHAT_COLUMNS}
-        return Context(user, chat, *_attempt_of(row, user_key), new_chat=row["key"] is None)
+        return Context(user, chat, *_attempt_of(row, learner), new_chat=row["key"] is None)
 
     async def move_chat(self, old_key: str, new_key: str) -> None:
         """A chat got a new id (a Telegram group upgraded to a supergroup): everything it had moves
@@ -307,6 +344,32 @@ class Storage:
             await db.execute("UPDATE OR IGNORE deliveries SET chat_key = ? WHERE chat_key = ?", (new_key, old_key))
             await db.execute("DELETE FROM deliveries WHERE chat_key = ?", (old_key,))  # both had that day's push
 
+    async def merge_learners(self, keep: str, absorb: str, identity: str, now: datetime) -> int:
+        """Join learner `absorb` into `keep` (and let `identity` study as `keep` from now on): every
+        answer is kept; where both have a card for a question, the latest rating's card wins and
+        their review counts add up. Returns how many answers moved."""
+        async with self.transaction() as db:
+            moved = (await db.execute("UPDATE answers SET user_key = ? WHERE user_key = ?", (keep, absorb))).rowcount
+            both = [r[0] for r in await db.execute_fetchall(
+                "SELECT question_id FROM cards WHERE user_key = ? AND question_id IN "
+                "(SELECT question_id FROM cards WHERE user_key = ?)", (absorb, keep))]
+            for question_id in both:
+                latest = await (await db.execute(
+                    "SELECT card, due_utc, stability, rating FROM answers WHERE user_key = ? AND question_id = ? "
+                    "AND rating IS NOT NULL ORDER BY rated_at DESC, id DESC LIMIT 1", (keep, question_id))).fetchone()
+                await db.execute(
+                    "UPDATE cards SET card = ?, due_utc = ?, stability = ?, last_rating = ?, reviews = reviews + "
+                    "(SELECT reviews FROM cards WHERE user_key = ? AND question_id = ?) WHERE user_key = ? AND question_id = ?",
+                    (*latest, absorb, question_id, keep, question_id))
+                await db.execute("DELETE FROM cards WHERE user_key = ? AND question_id = ?", (absorb, question_id))
+            await db.execute("UPDATE cards SET user_key = ? WHERE user_key = ?", (keep, absorb))
+            for table in ("chats", "mocks"):
+                await db.execute(f"UPDATE {table} SET user_key = ? WHERE user_key = ?", (keep, absorb))
+            await db.execute("UPDATE links SET learner_key = ? WHERE learner_key = ?", (keep, absorb))
+            await db.execute("INSERT OR REPLACE INTO links (user_key, learner_key, linked_at) VALUES (?, ?, ?)",
+                             (identity, keep, utc_text(now)))
+            return moved
+
     async def update(self, table: str, key: str, **fields: Any) -> None:
         assert table in ("users", "chats") and all(f.isidentifier() for f in fields)
         assignments = ", ".join(f"{name} = ?" for name in fields)
@@ -320,9 +383,9 @@ class Storage:
     async def asked_ids(self, chat_key: str) -> set[str]:
         return {r[0] for r in await self.all("SELECT DISTINCT question_id FROM asks WHERE chat_key = ?", chat_key)}
 
-    async def ask(self, chat_key: str, question_id: str, now: datetime) -> int:
-        return await self.write("INSERT INTO asks (chat_key, question_id, asked_at) VALUES (?, ?, ?)",
-                                chat_key, question_id, utc_text(now))
+    async def ask(self, chat_key: str, question_id: str, now: datetime, mock_id: int | None = None) -> int:
+        return await self.write("INSERT INTO asks (chat_key, question_id, asked_at, mock_id) VALUES (?, ?, ?, ?)",
+                                chat_key, question_id, utc_text(now), mock_id)
 
     async def close_ask(self, ask_id: int) -> None:
         await self.write("UPDATE asks SET closed = 1 WHERE id = ?", ask_id)

@@ -5,14 +5,13 @@ import asyncio
 import logging
 import signal
 import sys
-from datetime import timedelta
 from typing import TextIO
 
 from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
 from bot.config import ConfigError, Settings
 from bot.content import load_bank
-from bot.delivery import Delivery, DeliveryPolicy
+from bot.delivery import Delivery, policy_from
 from bot.engine import Defaults, Engine
 from bot.grader import Grader, LlmGrader, LlmSettings
 from bot.health import HealthServer, counted
@@ -43,14 +42,7 @@ def build_grader(settings: Settings, store: Storage | None) -> Grader:
 
 
 def build_delivery(settings: Settings, engine: Engine, adapters: list[Adapter]) -> Delivery:
-    push = settings.push
-    policy = DeliveryPolicy(
-        catch_up=timedelta(hours=settings.schedule.catch_up_hours), lease=timedelta(seconds=push.lease_seconds),
-        in_flight=push.in_flight, max_attempts=push.max_attempts,
-        per_second={"telegram": push.telegram_per_second, "feishu": push.feishu_per_second,
-                    "console": push.console_per_second},
-        digest_weekday=push.digest_weekday, digest_time=push.digest_time)
-    return Delivery(engine.store, engine, {a.platform: a for a in adapters}, policy, clock=engine.clock)
+    return Delivery(engine.store, engine, {a.platform: a for a in adapters}, policy_from(settings), clock=engine.clock)
 
 
 def platform_adapters(settings: Settings) -> list[Adapter]:
@@ -74,6 +66,7 @@ async def run(settings: Settings, stdin: TextIO = sys.stdin, stdout: TextIO = sy
     adapters = platform_adapters(settings)  # a missing SDK is reported before anything is opened
     engine = await build_engine(settings)
     stop = asyncio.Event()
+    console = None
     if not adapters:
         console = ConsoleAdapter(stdin, stdout)
         adapters = [console]
@@ -119,6 +112,10 @@ async def run(settings: Settings, stdin: TextIO = sys.stdin, stdout: TextIO = sy
         if upkeep is not None:
             await upkeep.stopped()
         await engine.store.close()
+        if console is not None and console.lines == 0:  # e.g. a container started without a token
+            log.warning("no platform is configured and the console's input ended before its first line, so the bot "
+                        "stopped. To run it for Telegram or Feishu, set QUIZBOT_TELEGRAM_TOKEN, or [feishu] app_id "
+                        "and QUIZBOT_FEISHU_APP_SECRET.")
 
 
 async def _set_when(source: asyncio.Event, target: asyncio.Event) -> None:

@@ -1,4 +1,4 @@
-"""`quizbot run | push | health | backup | content check | content stats | content import` — see README.md."""
+"""`quizbot run | push | health | backup | export | content check | content stats | content import` — see README.md."""
 from __future__ import annotations
 
 import argparse
@@ -41,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     backup.add_argument("dest", metavar="DEST", help="a file, or a folder (existing, or ending in /) for a time-stamped copy")
     backup.add_argument("--config", type=Path, help="TOML settings file (default: ./config.toml if present)")
     backup.add_argument("--keep", type=_positive, metavar="N", help="DEST is a folder: keep only the newest N copies")
+    export = commands.add_parser("export", help="a learner's history, or the bank itself, as CSV, JSON or an Anki deck")
+    export.add_argument("--format", required=True, choices=("csv", "json", "apkg"), dest="fmt")
+    export.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write it ('-': standard output)")
+    export.add_argument("--user", metavar="USER_KEY", help="whose history (e.g. telegram:12345; the console's is "
+                        "console:local); apkg: their weak questions. Without it: the bank itself")
+    export.add_argument("--topic", metavar="SLUG", help="only this topic; apkg: the whole topic's deck")
+    export.add_argument("--config", type=Path, help="TOML settings file (default: ./config.toml if present)")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -53,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return _health(args.config)
     if args.command == "backup":
         return _backup(args.config, args.dest, args.keep)
+    if args.command == "export":
+        return _export(args.config, args.fmt, args.out, args.user, args.topic)
     if args.action == "check":
         return _check(args.paths)
     if args.action == "stats":
@@ -198,9 +207,10 @@ def _run(config: Path | None) -> int:
     except ConfigError as e:
         print(f"quizbot: {e}", file=sys.stderr)
         return 2
+    from bot.loop import run as run_loop
     from quizbot.app import run
     try:
-        asyncio.run(run(settings))
+        run_loop(run(settings))  # on uvloop when installed
     except ContentError as e:
         print(f"quizbot: the question bank has problems (run `quizbot content check`):\n{e}", file=sys.stderr)
         return 2
@@ -240,6 +250,82 @@ def _backup(config: Path | None, dest: str, keep: int | None) -> int:
         return 3
     print(f"backed up {settings.storage.path} to {done.path} ({done.bytes:,} bytes, schema {done.schema_version}, "
           f"integrity ok)" + (f"; removed {len(done.removed)} older copy(ies)" if done.removed else ""))
+    return 0
+
+
+def _export(config: Path | None, fmt: str, out: Path, user: str | None, topic: str | None) -> int:
+    """`quizbot export`: the bytes come from bot/export.py, the same as the /export command's."""
+    from datetime import datetime, timezone
+    from bot import export
+    from bot.content import load_bank
+    from bot.i18n import t
+    settings = _settings(config)
+    if settings is None:
+        return 2
+    try:
+        bank = load_bank(settings.bot.content_dir)
+    except ContentError as e:
+        print(f"quizbot: the question bank has problems (run `quizbot content check`): {e.problems[0]}", file=sys.stderr)
+        return 2
+    if topic is not None and topic not in bank.topics:
+        print(f"quizbot: no topic {topic!r} in the bank; the topics are: {', '.join(bank.topics)}", file=sys.stderr)
+        return 1
+    now, lang = datetime.now(timezone.utc), settings.bot.lang
+
+    def deck(ids: list[str], key: str, name: str) -> bytes:
+        return export.anki_package(bank, ids, key, f"quizbot::{name}", t("export_points_title", lang), now,
+                                   t("export_deck_description", lang))
+    if user is None:  # the bank itself
+        if fmt == "apkg":
+            name = bank.topics[topic].name(lang) if topic else "bank"
+            data = deck(export.topic_question_ids(bank, topic), f"topic:{topic}" if topic else "bank", name)
+        else:
+            data = export.bank_csv(bank, topic) if fmt == "csv" else export.bank_json(bank, now, topic)
+    else:
+        database = Path(settings.storage.path)
+        if not database.is_file():
+            print(f"quizbot: no database at {database} (set [storage] path, or pass --config)", file=sys.stderr)
+            return 3
+
+        async def read() -> export.Learner:
+            from bot.storage import Storage
+            store = await Storage.open(database)
+            try:
+                return await export.load_learner(store, user)
+            finally:
+                await store.close()
+        try:
+            learner = asyncio.run(read())
+        except StorageUnavailable as e:
+            print(f"quizbot: cannot use the database: {e}", file=sys.stderr)
+            return 3
+        if not learner.answers:
+            print(f"quizbot: {user} has no answers in {database}", file=sys.stderr)
+            return 1
+        if fmt == "apkg" and topic:
+            data = deck(export.topic_question_ids(bank, topic), f"topic:{topic}", bank.topics[topic].name(lang))
+        elif fmt == "apkg":
+            weak = export.weak_question_ids(learner, bank)
+            if not weak:
+                print(f"quizbot: {user} has no weak questions (last rated Again or Hard, or held for less than "
+                      f"{export.WEAK_STABILITY_DAYS:g} days); pass --topic SLUG for a topic's deck", file=sys.stderr)
+                return 1
+            data = deck(weak, "weak", t("export_weak_deck", lang))
+        elif fmt == "csv":
+            data = export.history_csv(export.history_rows(learner, bank, topic))
+        else:
+            data = export.history_json(learner, bank, now, topic)
+    try:
+        if str(out) == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            out.write_bytes(data)
+    except OSError as e:
+        print(f"quizbot: cannot write {out}: {e.strerror or e}", file=sys.stderr)
+        return 3
+    count = f"{export.note_count(data)} note(s)" if fmt == "apkg" else f"{len(data):,} bytes"
+    print(f"wrote {count} to {out}", file=sys.stderr)
     return 0
 
 

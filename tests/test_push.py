@@ -249,3 +249,86 @@ async def test_the_daily_question_says_how_many_more_reviews_are_due_unless_turn
     at(clock, "2026-03-04 09:00", "Asia/Shanghai")
     await delivery.tick()
     assert "到期复习" not in platform.sent[-1][1].text
+
+
+# --- at scale, and with several workers --------------------------------------------------
+
+class SlowPlatform(RecordingPlatform):
+    """Each send takes a while, as a real platform's do."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    async def send(self, chat: Chat, reply: Reply) -> str:
+        await asyncio.sleep(self.seconds)
+        return await super().send(chat, reply)
+
+
+async def many_subscribers(store: Storage, count: int, due: datetime) -> None:
+    """`count` private chats whose daily push (at `due`, in UTC) has just come due."""
+    at = due.astimezone(timezone.utc)
+    async with store.transaction() as db:
+        await db.executemany("INSERT INTO users (key, name, created_at) VALUES (?, 'x', ?)",
+                             [(f"test:{i}", at.isoformat()) for i in range(count)])
+        await db.executemany(
+            "INSERT INTO chats (key, platform, subscribed, push_time, timezone, next_push_utc, user_key, created_at) "
+            "VALUES (?, 'test', 1, ?, 'UTC', ?, ?, ?)",
+            [(f"test:{i}", at.strftime("%H:%M"), at.isoformat(timespec="seconds"), f"test:{i}", at.isoformat())
+             for i in range(count)])
+
+
+async def test_one_tick_sends_a_push_of_any_size(engine, store, clock):
+    platform = RecordingPlatform()
+    policy = DeliveryPolicy(in_flight=2, backoff_seconds=0, per_second={"test": 10_000})  # claims 64 at a time
+    await many_subscribers(store, 500, clock.now)
+    report = await Delivery(store, engine, {"test": platform}, policy, clock=clock).tick()
+    assert report.sent == 500
+    assert platform.count() == Counter({f"test:{i}": 1 for i in range(500)})
+
+
+async def test_a_push_lasting_several_leases_is_sent_once_while_another_worker_ticks(tmp_path, bank_dir):
+    """A 1 s lease and a push of ~3 s: claims are renewed while their owner still means to send
+    them, so the other worker takes over none of them (it takes its share of the due chats)."""
+    stores = [await Storage.open(tmp_path / "shared.db") for _ in range(2)]
+    await many_subscribers(stores[0], 200, datetime.now(timezone.utc) - timedelta(minutes=1))
+    platform = SlowPlatform(0.03)
+    policy = DeliveryPolicy(lease=timedelta(seconds=1), in_flight=2, backoff_seconds=0, per_second={"test": 10_000})
+    first, second = (Delivery(s, Engine(s, load_bank(bank_dir)), {"test": platform}, policy, worker=f"w{i}")
+                     for i, s in enumerate(stores))
+    pushing = asyncio.create_task(first.tick())
+    while not pushing.done():
+        await second.tick()
+        await asyncio.sleep(0.2)
+    await pushing
+    assert platform.count() == Counter({f"test:{i}": 1 for i in range(200)})
+    statuses = await stores[0].all("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status")
+    assert [(r["status"], r["n"]) for r in statuses] == [("sent", 200)]
+    for s in stores:
+        await s.close()
+
+
+async def test_the_weekly_digest_follows_a_move_to_another_time_zone(engine, delivery, platform, clock):
+    at(clock, "2026-03-03 08:00", "Asia/Shanghai")  # Tuesday (Monday evening in New York)
+    await subscribe(engine, "1", "09:00 Asia/Shanghai")
+    await delivery.digest_tick()  # works out Sunday 20:00 in Shanghai
+    await subscribe(engine, "1", "09:00 America/New_York")
+    digests = []
+    for _ in range(7 * 24 * 4):
+        clock.advance(minutes=15)
+        before = len(platform.sent)
+        await delivery.digest_tick()
+        if len(platform.sent) > before:
+            digests.append(clock.now.astimezone(ZoneInfo("America/New_York")))
+    assert [d.strftime("%a %H:%M") for d in digests] == ["Sun 20:00"]
+
+
+def test_in_flight_follows_the_pace_unless_set():
+    from bot.config import Settings
+    from bot.delivery import policy_from
+    free = Settings(telegram={"token": "1:x"})
+    paid = Settings(telegram={"token": "1:x", "paid_broadcast": True})
+    fixed = Settings(telegram={"token": "1:x", "paid_broadcast": True}, push={"in_flight": 16})
+    assert (policy_from(free).per_second["telegram"], policy_from(free).in_flight) == (25, 8)
+    assert (policy_from(paid).per_second["telegram"], policy_from(paid).in_flight) == (950, 190)
+    assert policy_from(fixed).in_flight == 16

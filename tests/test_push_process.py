@@ -1,7 +1,7 @@
 """The daily push across real processes: `quizbot run` subprocesses push 2,000 chats through the
 real Telegram adapter to the stand-in Bot API. One is killed with SIGKILL mid-push and restarted;
-two run at once on the same database. Every chat must get its question, with repeats no more than
-the sends that were in flight."""
+two run at once on the same database for a push that lasts many leases, sharing the token's pace.
+Every chat must get its question, with repeats no more than the sends that were in flight."""
 from __future__ import annotations
 
 import asyncio
@@ -38,7 +38,7 @@ async def subscribed_database(tmp_path: Path) -> Path:
     return path
 
 
-def write_config(tmp_path: Path, api: FakeBotAPI, db: Path) -> Path:
+def write_config(tmp_path: Path, api: FakeBotAPI, db: Path, per_second: float = 1000, lease: float = 2) -> Path:
     folder = write_bank(tmp_path / "content")
     config = tmp_path / "config.toml"
     config.write_text(f"""
@@ -47,9 +47,9 @@ path = "{db}"
 [bot]
 content_dir = "{folder}"
 [push]
-telegram_per_second = 1000
+telegram_per_second = {per_second}
 in_flight = {IN_FLIGHT}
-lease_seconds = 2
+lease_seconds = {lease}
 [telegram]
 token = "{api.token}"
 api_base_url = "{api.base_url}"
@@ -119,18 +119,26 @@ async def test_kill_9_mid_push_then_restart_loses_nothing(tmp_path, api, capsys)
         assert con.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall() == [("sent", CHATS)]
 
 
-async def test_two_bot_processes_on_one_database_send_each_push_once(tmp_path, api):
+async def test_two_bot_processes_share_a_push_of_many_leases_and_the_tokens_pace(tmp_path):
+    """150 msg/s for the token, a 1 s lease, 2,000 chats: ~13 leases long. Each process alone
+    would keep under the stand-in's 200/s, both unaware of each other would go over it."""
+    api = await FakeBotAPI(sends_per_second=200).start()
     db = await subscribed_database(tmp_path)
-    config = write_config(tmp_path, api, db)
+    config = write_config(tmp_path, api, db, per_second=150, lease=1)
     bots = [await start_bot(config, tmp_path / f"bot{i}.log") for i in range(2)]
     try:
         await until(lambda: len(pushes(api)) == CHATS, "every chat to have its question")
-        await asyncio.sleep(3)  # past the lease: a wrongly duplicated claim would show up now
+        await asyncio.sleep(2)  # past the lease: a wrongly duplicated claim would show up now
     finally:
         for bot in bots:
             await stop(bot)
+        await api.stop()
     counts = pushes(api)
     assert set(counts) == set(range(1, CHATS + 1)) and max(counts.values()) == 1
+    assert api.too_many == 0  # the stand-in refused nothing: together they kept to the token's pace
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall() == [("sent", CHATS)]
+        assert con.execute("SELECT COUNT(DISTINCT claimed_by) FROM deliveries").fetchone() == (2,)  # both took part
 
 
 async def test_a_push_through_random_5xx_and_429_bursts_reaches_everyone(tmp_path, api):
@@ -163,3 +171,28 @@ async def test_a_push_through_random_5xx_and_429_bursts_reaches_everyone(tmp_pat
     failures = Counter(call.status for call in api.calls if call.method == "sendMessage" and call.status != 200)
     assert failures[502] > 0 and failures[429] >= 25
     assert pushes(api) == Counter({chat: 1 for chat in range(1, count + 1)})  # everyone, once
+
+
+async def test_paid_broadcast_sends_pushes_as_paid_broadcasts_and_replies_as_usual(tmp_path, api):
+    from adapters.telegram import TelegramAdapter
+    from bot.config import Settings
+    from bot.models import Chat, Reply
+    from quizbot.app import build_delivery, build_engine
+
+    path = tmp_path / "q.db"
+    await subscribers(path, 20)
+    settings = Settings(storage={"path": str(path)}, bot={"content_dir": write_bank(tmp_path / "content")},
+                        telegram={"token": api.token, "api_base_url": api.base_url, "paid_broadcast": True})
+    engine = await build_engine(settings)
+    adapter = TelegramAdapter(settings.telegram)
+    await adapter.start(engine.handle)
+    try:
+        delivery = build_delivery(settings, engine, [adapter])
+        assert (await delivery.tick()).sent == 20
+        await adapter.send(Chat("telegram", "424242"), Reply("a reply to somebody"))
+    finally:
+        await adapter.stop()
+        await engine.store.close()
+    sent = [call for call in api.calls if call.method == "sendMessage"]
+    assert [call.params.get("allow_paid_broadcast") for call in sent if call.chat_id <= 20] == ["true"] * 20
+    assert [call.params.get("allow_paid_broadcast") for call in sent if call.chat_id == 424242] == [None]

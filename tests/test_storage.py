@@ -71,3 +71,22 @@ async def test_a_database_from_a_newer_quizbot_is_refused_untouched(tmp_path):
     with sqlite3.connect(path) as db:  # nothing was written into it
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 3
         assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("kept",)]
+
+
+async def test_a_transaction_cancelled_while_it_begins_leaves_the_database_usable(tmp_path):
+    import asyncio
+    store = await Storage.open(tmp_path / "q.db")
+    try:
+        async def write_one():
+            async with store.transaction() as db:
+                await db.execute("INSERT INTO seen_events (event_id, seen_at) VALUES ('x', 'now')")
+        for _ in range(20):  # cancel at the moment BEGIN is on its way to SQLite's thread
+            task = asyncio.create_task(write_one())
+            await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        async with store.transaction() as db:  # would fail "cannot start a transaction within a transaction"
+            await db.execute("INSERT INTO seen_events (event_id, seen_at) VALUES ('y', 'now')")
+        assert (await store.one("SELECT COUNT(*) FROM seen_events WHERE event_id = 'y'"))[0] == 1
+    finally:
+        await store.close()

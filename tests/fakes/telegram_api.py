@@ -167,6 +167,8 @@ class FakeBotAPI:
         self.order: list[tuple[int, int]] = []  # bot messages in the order they were sent
         self.webhook: dict[str, Any] = {}
         self.commands: dict[str, list[dict]] = {}   # language_code ("" = default) → commands
+        self.descriptions: dict[str, str] = {}      # language_code ("" = default) → the bot's description
+        self.short_descriptions: dict[str, str] = {}  # language_code ("" = default) → its short description
         self.documents: list[bytes] = []            # the contents of every document sent
         self._updates: list[dict] = []
         self._arrived = asyncio.Event()
@@ -301,6 +303,20 @@ class FakeBotAPI:
 
     async def _setMyCommands(self, p):
         self.commands[p.get("language_code", "")] = p["commands"]
+        return True
+
+    async def _setMyDescription(self, p):
+        text = p.get("description", "")
+        if len(text) > 512:
+            raise TelegramError(400, "Bad Request: description is too long")
+        self.descriptions[p.get("language_code", "")] = text
+        return True
+
+    async def _setMyShortDescription(self, p):
+        text = p.get("short_description", "")
+        if len(text) > 120:
+            raise TelegramError(400, "Bad Request: short description is too long")
+        self.short_descriptions[p.get("language_code", "")] = text
         return True
 
     async def _getChatMember(self, p):
