@@ -80,16 +80,24 @@ def _check(paths: list[Path]) -> int:
 
 
 def _stats(paths: list[Path]) -> int:
+    """Per topic: questions by difficulty, answers written, follow-ups, key points with terms, and
+    questions citing a source beyond the five seed documents."""
     bank, problems = check(paths, strict=False)
-    print(f"{'topic':<26}{'questions':>10}{'basic':>7}{'inter.':>7}{'adv.':>7}{'answered':>10}{'missing':>9}")
-    totals = [0] * 6
+    columns = ("questions", "basic", "inter.", "adv.", "answered", "w/ follow", "follow-ups", "points", "w/ terms",
+               "cited")
+    print(f"{'topic':<26}" + "".join(f"{c:>11}" for c in columns))
+    totals = [0] * len(columns)
     for slug, topic in bank.topics.items():
         qs = topic.questions
-        answered = sum(bool(q.answer) for q in qs)
-        row = [len(qs), *(sum(q.difficulty == d for q in qs) for d in (1, 2, 3)), answered, len(qs) - answered]
+        points = [p for q in qs for x in (q, *q.follow_ups) for p in x.key_points]
+        row = [len(qs), *(sum(q.difficulty == d for q in qs) for d in (1, 2, 3)), sum(bool(q.answer) for q in qs),
+               sum(bool(q.follow_ups) for q in qs), sum(len(q.follow_ups) for q in qs), len(points),
+               sum(bool(p.terms) for p in points), sum(any(not s.startswith("seed ") for s in q.source) for q in qs)]
         totals = [a + b for a, b in zip(totals, row)]
-        print(f"{slug:<26}{row[0]:>10}{row[1]:>7}{row[2]:>7}{row[3]:>7}{row[4]:>10}{row[5]:>9}")
-    print(f"{'total':<26}{totals[0]:>10}{totals[1]:>7}{totals[2]:>7}{totals[3]:>7}{totals[4]:>10}{totals[5]:>9}")
+        print(f"{slug:<26}" + "".join(f"{v:>11}" for v in row))
+    print(f"{'total':<26}" + "".join(f"{v:>11}" for v in totals))
+    print("(w/ follow: questions with follow-ups; points: key points of questions and follow-ups; "
+          "cited: questions citing a paper, documentation or collection beyond the seeds)")
     if problems:
         print(f"({len(problems)} problem(s): run `quizbot content check`)", file=sys.stderr)
     return 0

@@ -31,7 +31,20 @@ def test_the_shipped_bank_passes_content_check():
     assert done.returncode == 0, done.stdout
     bank, _ = check([ROOT / "content"])
     assert len(bank.topics) >= 15 and all(len(t.questions) >= 10 for t in bank.topics.values())
-    assert len(bank.plans) == 4
+    on_a_path = {slug for plan in bank.plans.values() for week in plan.weeks for slug in week}
+    assert len(bank.plans) >= 4 and {"reasoning", "inference-systems", "modern-architecture", "multimodal"} <= on_a_path
+
+
+def test_the_bank_teaches_the_2026_interview():
+    """What issue 9 promised: new questions from sources beyond the seeds, each with a follow-up;
+    follow-ups on at least 200 of the seed questions; terms on every key point."""
+    bank, _ = check([ROOT / "content"])
+    questions = list(bank.questions.values())
+    new = [q for q in questions if not all(s.startswith("seed ") for s in q.source)]
+    assert len(new) >= 150 and all(q.follow_ups for q in new)
+    assert sum(bool(q.follow_ups) for q in questions if q not in new) >= 200
+    assert all(p.terms for q in bank.by_id.values() for p in q.key_points)
+    assert {"reasoning", "inference-systems", "modern-architecture", "multimodal"} <= set(bank.topics)
 
 
 def test_a_missing_field_names_file_question_and_field(tmp_path):
@@ -117,7 +130,8 @@ def test_content_stats_counts_questions_per_topic(tmp_path):
     folder = write_bank(tmp_path / "content")
     done = quizbot("content", "stats", str(folder))
     line = next(l for l in done.stdout.splitlines() if l.startswith("attention"))
-    assert line.split()[1:] == ["4", "2", "1", "1", "4", "0"]
+    # questions, basic, intermediate, advanced, answered, with follow-ups, follow-ups, key points, with terms, cited
+    assert line.split()[1:] == ["4", "2", "1", "1", "4", "0", "0", "12", "12", "0"]
 
 
 def test_import_keeps_narrative_lines_out_and_knows_fuller_wordings(tmp_path):
@@ -132,3 +146,60 @@ def test_import_keeps_narrative_lines_out_and_knows_fuller_wordings(tmp_path):
     added = yaml.safe_load((folder / "peft.yaml").read_text(encoding="utf-8"))["questions"]
     assert [q["q"] for q in added] == ["LoRA 的原理是什么？"]
     assert "skipped 1 already in the bank, 2 line(s) that are not questions" in done.stdout
+
+
+def test_key_point_terms_are_required_distinct_and_no_bigger_than_their_point(tmp_path):
+    folder = write_bank(tmp_path / "content")
+
+    def change(data):
+        points = data["questions"][0]["key_points"]
+        points[0]["terms"] = []
+        points[1]["terms"] = ["KV cache", "kv  CACHE"]                          # the same term, twice
+        points[2]["terms"] = ["a term saying more than its point"]
+    edit(folder, "rag", change)
+    _, problems = check([folder])
+    assert any("rag-001: key_points.0: terms: missing" in p for p in problems)
+    assert any("rag-001: key_points.1: terms: 'kv  CACHE' is listed twice" in p for p in problems)
+    assert any("rag-001: key_points.2: terms:" in p and "longer than the key point" in p for p in problems)
+
+
+def test_text_that_would_not_render_as_written_is_refused(tmp_path):
+    folder = write_bank(tmp_path / "content")
+
+    def change(data):
+        first, second, third = data["questions"]
+        first["answer"] += "\nKL 散度写作 `KL(p || q)`。"                          # a spoiler delimiter in old clients
+        second["answer"] += "\n这里 **没有闭合"
+        third["answer"] += "\n```python\nx = 1"                                   # a fence never closed
+        third["key_points"][0]["text"] = "范数 ||x||"
+    edit(folder, "rag", change)
+    _, problems = check([folder])
+    assert any("rag-001: answer: '||' outside a code block" in p for p in problems)
+    assert any("rag-002: answer: an unbalanced ** (bold)" in p for p in problems)
+    assert any("rag-003: answer: a ``` fence" in p for p in problems)
+    assert any("rag-003: key_points.0: text: '||'" in p for p in problems)
+
+
+def test_follow_ups_are_checked_like_questions(tmp_path):
+    folder = write_bank(tmp_path / "content", follow_ups=1)
+
+    def change(data):
+        follow_up = data["questions"][0]["follow_ups"][0]
+        follow_up["answer"] = "太短"
+        follow_up["key_points"][0]["terms"] = []
+    edit(folder, "rag", change)
+    _, problems = check([folder])
+    assert any("rag-001: follow_ups.1: answer: 2 characters" in p for p in problems)
+    assert any("rag-001: follow_ups.1: key_points.0: terms: missing" in p for p in problems)
+    bank, _ = check([write_bank(tmp_path / "clean", follow_ups=2)])
+    assert [f.id for f in bank.questions["rag-001"].follow_ups] == ["rag-001-f1", "rag-001-f2"]
+    assert bank.by_id["rag-001-f2"].parent == "rag-001"
+
+
+def test_content_stats_show_follow_ups_terms_and_cited_sources():
+    done = quizbot("content", "stats")
+    assert done.returncode == 0
+    header, *rows = done.stdout.splitlines()
+    assert "follow-ups" in header and "w/ terms" in header and "cited" in header
+    total = next(r for r in rows if r.startswith("total")).split()
+    assert int(total[1]) >= 700 and int(total[-1]) >= 150                    # questions; citing beyond the seeds
