@@ -393,3 +393,15 @@ async def test_a_group_that_gets_a_new_id_keeps_its_question_subscription_and_bo
     assert "Bob（未打分" in shown(board)
     chats = await store.all("SELECT key, subscribed FROM chats WHERE platform = 'test' AND is_group = 1")
     assert [(c["key"], c["subscribed"]) for c in chats] == [("test:-1009", 1)]
+
+
+async def test_an_upgraded_group_is_not_welcomed_a_second_time(engine):
+    old, new = Chat("test", "-100", is_group=True), Chat("test", "-1009", is_group=True)
+    ada = person(engine, "1", chat=old, is_admin=True)
+    [welcome] = await engine.handle(Incoming(old, ada.user, "joined"))
+    assert "我是 **quizbot**" in welcome.text
+    await engine.handle(Incoming(old, ada.user, "moved", "-1009"))
+    assert await engine.handle(Incoming(new, ada.user, "joined")) == []      # Telegram's member update for the supergroup
+    await engine.handle(Incoming(new, ada.user, "left"))
+    [again] = await engine.handle(Incoming(new, ada.user, "joined"))         # removed and added back: welcomed
+    assert "我是 **quizbot**" in again.text
