@@ -54,6 +54,10 @@ async def unlink(core: Core, turn: Turn, args: str = "") -> list[Reply]:
         await core.store.write("DELETE FROM links WHERE user_key = ?", me)
         await core.store.update("chats", turn.chat["key"], user_key=me)
     else:  # the learner's own identity: every identity joined to it goes its own way
+        for row in linked:
+            other = row["user_key"]  # its private chats are on its own platform (links are cross-platform)
+            await core.store.write("UPDATE chats SET user_key = ? WHERE user_key = ? AND platform = ? AND is_group = 0",
+                                   other, me, other.partition(":")[0])
         await core.store.write("DELETE FROM links WHERE learner_key = ?", me)
     return [Reply(turn.t("unlink_done"))]
 

@@ -197,3 +197,18 @@ async def test_link_codes_expire_are_rate_limited_and_never_work_in_groups(engin
     other_tg = Person(engine, User("telegram", "55", "Bob"), Chat("telegram", "55"))
     [same_platform] = await other_tg.say(f"/link {code}")
     assert "另一个平台" in same_platform.text
+
+
+async def test_unlinking_from_the_first_account_lets_the_other_study_on_its_own(engine, store):
+    tg, fs = telegram_ada(engine), feishu_ada(engine)
+    await fs.say("/start")
+    [code_reply] = await tg.say("/link")
+    code = re.search(r"`([A-Z0-9]{8})`", code_reply.text)[1]
+    await fs.say(f"/link {code}")
+    [split] = await tg.say("/unlink")                                      # from the Telegram side this time
+    assert "已取消关联" in split.text
+    [question] = await fs.say("/topic rag")
+    assert "检索增强生成" in question.text                                  # not refused as somebody else's chat
+    await fs.say("飞书自己的答案")
+    [(user_key,)] = await store.all("SELECT user_key FROM answers")
+    assert user_key == "feishu:ou_ada"
