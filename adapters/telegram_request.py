@@ -102,11 +102,13 @@ def _reason(error: aiohttp.ClientError, url: str) -> str:
 
 
 def _timeout(read: float | None, write: float | None, connect: float | None, pool: float | None) -> aiohttp.ClientTimeout:
-    """aiohttp has no write timeout of its own: sending the body counts against the read timeout,
-    so the two are added; waiting for a pooled connection counts against `connect`."""
+    """aiohttp has no write timeout of its own: the whole request is capped at the sum of all four
+    (so an upload the server stops reading ends); waiting for a pooled connection counts against
+    `connect`, and `read` is the longest silence while the answer arrives."""
+    parts = (read, write, connect, pool)
+    total = None if any(part is None for part in parts) else sum(parts)
     waiting = None if connect is None or pool is None else connect + pool
-    reading = None if read is None or write is None else read + write
-    return aiohttp.ClientTimeout(total=None, connect=waiting, sock_connect=connect, sock_read=reading)
+    return aiohttp.ClientTimeout(total=total, connect=waiting, sock_connect=connect, sock_read=read)
 
 
 def _body(request_data: RequestData | None, files: dict | None) -> tuple[Any, dict | None]:

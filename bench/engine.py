@@ -21,7 +21,6 @@ from bot.engine import Engine
 from bot.models import Chat, Incoming, User
 from bot.storage import Storage
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 async def raw_insert_rate(path: Path, count: int) -> float:
@@ -37,8 +36,9 @@ async def raw_insert_rate(path: Path, count: int) -> float:
 
 
 async def round_trips(path: Path, rounds: int) -> list[float]:
+    from bench.push import write_bench_bank  # a bank the shipped one's size, written fresh (it may be mid-rewrite)
     store = await Storage.open(path)
-    engine = Engine(store, load_bank(ROOT / "content"))
+    engine = Engine(store, load_bank(write_bench_bank(path.parent / "bank")))
     users = [User("bench", str(i), f"user{i}") for i in range(50)]
     latencies = []
     try:

@@ -111,6 +111,12 @@ class Delivery:
         self._slots = asyncio.Semaphore(policy.in_flight)
         self._paces = {platform: SharedPace(store, platform, rate) for platform, rate in policy.per_second.items()}
         self._ticking = False
+        self._stopping = False
+
+    def stop(self) -> None:
+        """At shutdown: claim nothing more; what is claimed already (at most a window, a few seconds
+        of sends) still goes out, so a tick ends within the shutdown grace."""
+        self._stopping = True
 
     # --- the minute tick ------------------------------------------------------------------
 
@@ -158,7 +164,10 @@ class Delivery:
         async with self._renewing():
             try:
                 while True:
-                    if not pending or (not dry and window - len(pending) >= window // 2):
+                    if self._stopping:
+                        if not pending:
+                            return
+                    elif not pending or (not dry and window - len(pending) >= window // 2):
                         claims = await claim(window - len(pending), dry)
                         dry = not claims
                         for one in claims:

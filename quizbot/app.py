@@ -78,7 +78,7 @@ async def run(settings: Settings, stdin: TextIO = sys.stdin, stdout: TextIO = sy
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    scheduler = catch_up = upkeep = health = None
+    scheduler = catch_up = upkeep = health = delivery = None
     try:
         if settings.health.port:  # GET /healthz; `quizbot health` reads the heartbeat without it
             health = HealthServer(settings.health.listen, settings.health.port, settings.storage.path)
@@ -102,6 +102,8 @@ async def run(settings: Settings, stdin: TextIO = sys.stdin, stdout: TextIO = sy
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        if delivery is not None:  # a push under way stops claiming; what it claimed still goes out
+            delivery.stop()
         if catch_up is not None:  # let sends in progress finish; unconfirmed ones are retried next start
             await asyncio.wait([catch_up], timeout=SHUTDOWN_GRACE_SECONDS)
         if health is not None:
