@@ -15,7 +15,7 @@ from bot.delivery import Delivery, policy_from
 from bot.engine import Defaults, Engine
 from bot.grader import Grader, LlmGrader, LlmSettings
 from bot.health import HealthServer, counted
-from bot.scheduling import start_scheduler
+from bot.scheduling import start_scheduler, stop_scheduler
 from bot.storage import Storage
 from bot.upkeep import Upkeep
 
@@ -100,10 +100,10 @@ async def run(settings: Settings, stdin: TextIO = sys.stdin, stdout: TextIO = sy
         scheduler = start_scheduler(delivery, upkeep)
         await stop.wait()
     finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
         if delivery is not None:  # a push under way stops claiming; what it claimed still goes out
             delivery.stop()
+        if scheduler is not None:  # runs under way (a push tick) finish first, within the grace period
+            await stop_scheduler(scheduler, SHUTDOWN_GRACE_SECONDS)
         if catch_up is not None:  # let sends in progress finish; unconfirmed ones are retried next start
             await asyncio.wait([catch_up], timeout=SHUTDOWN_GRACE_SECONDS)
         if health is not None:

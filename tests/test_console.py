@@ -105,3 +105,13 @@ def test_a_chart_that_cannot_be_saved_costs_the_chart_not_the_session(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "无法保存 quizbot-chart.png" in done.stdout and "已作答 1 次" in done.stdout
     assert "/subscribe" in done.stdout                                  # the next command was still answered
+
+
+def test_an_empty_input_stops_cleanly_and_says_why(tmp_path):
+    folder = write_bank(tmp_path / "content")
+    (tmp_path / "config.toml").write_text(f'[bot]\ncontent_dir = "{folder}"\n', encoding="utf-8")
+    done = raw_session(tmp_path, b"")  # as in a container started without a token
+    assert done.returncode == 0
+    err = done.stderr.decode()
+    assert "input ended before its first line" in err and "QUIZBOT_TELEGRAM_TOKEN" in err
+    assert "Traceback" not in err and "ERROR" not in err                  # jobs under way finish, not crash
