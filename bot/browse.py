@@ -15,29 +15,12 @@ RESULTS = 8
 SCORE_CUTOFF = 60
 
 
-_INDEXES: dict[int, tuple[Bank, dict[str, str]]] = {}  # one per bank loaded (a process loads one)
-
-
-def _index(bank: Bank) -> dict[str, str]:
-    """id → the folded text a search matches against: question, key points, terms, tags, topic."""
-    if id(bank) in _INDEXES and _INDEXES[id(bank)][0] is bank:
-        return _INDEXES[id(bank)][1]
-    out = {}
-    for question in bank.by_id.values():
-        topic = bank.topics[question.topic]
-        words = [question.id, question.q, topic.title, topic.title_en, *question.tags,
-                 *(p.text for p in question.key_points), *(t for p in question.key_points for t in p.terms)]
-        out[question.id] = fold(" ".join(words))
-    _INDEXES[id(bank)] = (bank, out)
-    return out
-
-
 def search_bank(bank: Bank, words: str, limit: int = RESULTS) -> list[Question]:
     """The questions that best match `words`: every word found scores highest, then fuzzy matches."""
     wanted = fold(words).split()
     if not wanted:
         return []
-    index = _index(bank)
+    index = bank.search_texts
     exact = [qid for qid, text in index.items() if all(w in text for w in wanted)]
     if len(exact) < limit:
         close = process.extract(" ".join(wanted), index, scorer=fuzz.partial_token_set_ratio,

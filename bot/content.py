@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from rapidfuzz import fuzz, process
 
 from . import markup
+from .grading import fold
 from .models import KeyPoint, Plan, Question, Topic
 
 SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
@@ -118,6 +119,18 @@ class Bank:
     def by_id(self) -> dict[str, Question]:
         """Every question and follow-up by id: what an answer or a review can refer to."""
         return {x.id: x for q in self.questions.values() for x in (q, *q.follow_ups)}
+
+    @cached_property
+    def search_texts(self) -> dict[str, str]:
+        """id → what /search matches against, case- and width-folded: the question, its key
+        points and their terms, tags and topic names."""
+        texts = {}
+        for question in self.by_id.values():
+            topic = self.topics[question.topic]
+            words = [question.id, question.q, topic.title, topic.title_en, *question.tags,
+                     *(p.text for p in question.key_points), *(t for p in question.key_points for t in p.terms)]
+            texts[question.id] = fold(" ".join(words))
+        return texts
 
     def find_topics(self, query: str) -> list[Topic]:
         """Exact slug or title first, then unambiguous prefixes, then close fuzzy matches."""

@@ -142,7 +142,7 @@ def _grade(question_id: str, config: Path | None) -> int:
     try:
         question = load_bank(settings.bot.content_dir).by_id.get(question_id)
     except ContentError as e:
-        print(f"quizbot: the question bank has problems (run `quizbot content check`): {e.problems[0]}", file=sys.stderr)
+        _bank_problems(e, first_only=True)
         return 2
     if question is None:
         print(f"quizbot: no question {question_id!r} in the bank", file=sys.stderr)
@@ -159,6 +159,11 @@ def _grade(question_id: str, config: Path | None) -> int:
         result["feedback"] = verdict.feedback
     print(json.dumps(result, ensure_ascii=False))
     return 0
+
+
+def _bank_problems(error: ContentError, first_only: bool = False) -> None:
+    problems = error.problems[0] if first_only else "\n" + "\n".join(error.problems)
+    print(f"quizbot: the question bank has problems (run `quizbot content check`): {problems}", file=sys.stderr)
 
 
 def _settings(config: Path | None):
@@ -220,7 +225,7 @@ def _run(config: Path | None) -> int:
     try:
         run_loop(run(settings))  # on uvloop when installed
     except ContentError as e:
-        print(f"quizbot: the question bank has problems (run `quizbot content check`):\n{e}", file=sys.stderr)
+        _bank_problems(e)
         return 2
     except ConfigError as e:
         print(f"quizbot: {e}", file=sys.stderr)
@@ -273,7 +278,7 @@ def _export(config: Path | None, fmt: str, out: Path, user: str | None, topic: s
     try:
         bank = load_bank(settings.bot.content_dir)
     except ContentError as e:
-        print(f"quizbot: the question bank has problems (run `quizbot content check`): {e.problems[0]}", file=sys.stderr)
+        _bank_problems(e, first_only=True)
         return 2
     if topic is not None and topic not in bank.topics:
         print(f"quizbot: no topic {topic!r} in the bank; the topics are: {', '.join(bank.topics)}", file=sys.stderr)
